@@ -1,0 +1,71 @@
+"""The demo host app: register, log in, log out, a home page, and the 2FA blueprint."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response
+
+from . import config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Create the demo app; ``test_config`` overrides the environment's configuration."""
+    app = Flask(
+        __name__,
+        instance_path=str(ROOT / "instance"),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    if test_config is None:
+        app.config.from_mapping(config.load(app.instance_path))
+        app.config["SESSION_COOKIE_SECURE"] = app.config["REMEMBER_COOKIE_SECURE"] = not app.debug
+        # The environment is applied last, so FLASK_* variables win over every default.
+        app.config.from_prefixed_env()
+    else:
+        app.config.from_mapping(test_config)
+    _configure_logging(app)
+    _init_extensions(app)
+
+    from . import auth, cli
+
+    app.register_blueprint(auth.blueprint)
+    app.cli.add_command(cli.create_user)
+    app.after_request(_security_headers)
+    return app
+
+
+def _init_extensions(app: Flask) -> None:
+    from .extensions import csrf, db, limiter, login_manager, migrate, two_factor
+    from .models import User
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Sign in to see that page."
+    csrf.init_app(app)
+    limiter.init_app(app)
+
+    @login_manager.user_loader
+    def load_user(user_id: str) -> User | None:
+        return db.session.get(User, user_id)
+
+    two_factor.init_app(app)
+
+
+def _security_headers(response: Response) -> Response:
+    from .two_factor.responses import add_security_headers
+
+    return add_security_headers(response)
+
+
+def _configure_logging(app: Flask) -> None:
+    """Log to stderr at INFO unless the host process configured logging already."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app.logger.setLevel(logging.INFO)

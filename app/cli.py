@@ -1,0 +1,22 @@
+"""``flask create-user``."""
+
+from __future__ import annotations
+
+import click
+
+from .extensions import db
+from .models import User
+
+
+@click.command("create-user")
+@click.argument("name")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def create_user(name: str, password: str) -> None:
+    """Create a user NAME with a password."""
+    if db.session.scalar(db.select(User).filter_by(username=name)):
+        raise click.ClickException(f"The name {name!r} is taken.")
+    user = User(username=name)
+    user.set_password(password)
+    db.session.add(user)
+    db.session.commit()
+    click.echo(f"created user {name} ({user.id})")

@@ -1,0 +1,58 @@
+"""Configuration of the demo host from the environment, with dev keys kept under instance/."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet
+
+DEV_KEYS_FILE = "dev-keys.json"
+
+
+def dev_keys(instance_path: str) -> dict[str, str]:
+    """Return dev SECRET_KEY and encryption key, generated once so restarts keep secrets readable."""
+    path = Path(instance_path) / DEV_KEYS_FILE
+    if path.exists():
+        return json.loads(path.read_text())
+    keys = {"SECRET_KEY": secrets.token_urlsafe(32), "TWO_FACTOR_ENCRYPTION_KEYS": Fernet.generate_key().decode()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Created 0600 from the start: the key never sits world-readable, not even for an instant.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(keys, handle)
+    return keys
+
+
+def load(instance_path: str) -> dict[str, Any]:
+    """Return the configuration: environment first, dev defaults for what it lacks."""
+    env = os.environ
+    needs_dev_keys = not env.get("SECRET_KEY") or not env.get("TWO_FACTOR_ENCRYPTION_KEYS")
+    fallback = dev_keys(instance_path) if needs_dev_keys else {}
+    return {
+        "SECRET_KEY": env.get("SECRET_KEY") or fallback["SECRET_KEY"],
+        "TWO_FACTOR_ENCRYPTION_KEYS": env.get("TWO_FACTOR_ENCRYPTION_KEYS") or fallback["TWO_FACTOR_ENCRYPTION_KEYS"],
+        "SQLALCHEMY_DATABASE_URI": database_url(env.get("DATABASE_URL"), instance_path),
+        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "TWO_FACTOR_ISSUER": "Flask 2FA Demo",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": True,
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": True,
+        "MAX_CONTENT_LENGTH": 64 * 1024,
+    }
+
+
+def database_url(value: str | None, instance_path: str) -> str:
+    """Return a SQLAlchemy URL; plain postgres:// URLs get the psycopg 3 driver."""
+    if not value:
+        return f"sqlite:///{Path(instance_path) / 'app.db'}"
+    for prefix in ("postgres://", "postgresql://"):
+        if value.startswith(prefix):
+            return "postgresql+psycopg://" + value[len(prefix) :]
+    return value

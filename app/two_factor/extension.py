@@ -1,0 +1,199 @@
+"""The TwoFactor extension: configuration, hooks, and the login challenge entry point."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, current_app, session, url_for
+from flask_login import current_user, logout_user
+
+from .crypto import KeyRing
+from .models import tables
+from .service import Policy, TwoFactorService
+
+DEFAULTS: dict[str, Any] = {
+    "TWO_FACTOR_URL_PREFIX": "/2fa",
+    "TWO_FACTOR_ISSUER": "Flask",
+    "TWO_FACTOR_VALID_WINDOW": 1,
+    "TWO_FACTOR_THROTTLE_MAX": 3600,
+    "TWO_FACTOR_CHALLENGE_TTL": 300,
+    "TWO_FACTOR_RATE_LIMIT": "30 per minute",
+    "TWO_FACTOR_LOGIN_REDIRECT": "/",
+    "TWO_FACTOR_ENCRYPTION_KEYS": None,
+}
+PENDING_KEY = "_two_factor_pending"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _default_display_name(user: Any) -> str:
+    for attribute in ("email", "username", "name"):
+        value = getattr(user, attribute, None)
+        if value:
+            return str(value)
+    return str(user.get_id())
+
+
+class ConfigurationError(RuntimeError):
+    """The host app lacks something the extension needs; raised by ``init_app``."""
+
+
+@dataclass
+class State:
+    """Per-app state kept in ``app.extensions["two_factor"]``."""
+
+    db: Any
+    keys: KeyRing
+    policy: Policy
+    load_user: Callable[[str], Any]
+    check_password: Callable[[Any, str], bool]
+    display_name: Callable[[Any], str]
+    find_user: Callable[[str], Any]
+    clock: Callable[[], datetime]
+    limiter: Any
+
+    def service(self) -> TwoFactorService:
+        """Return a service bound to this request's database session."""
+        return TwoFactorService(self.db.session, self.keys, self.policy, current_app._get_current_object())
+
+
+class TwoFactor:
+    """Adds TOTP two-factor authentication to a Flask-Login app.
+
+    ``db`` is the host's Flask-SQLAlchemy object; ``check_password(user, password)`` verifies a
+    password; ``load_user(user_id)`` loads a user by ``get_id()`` (default: Flask-Login's
+    user loader); ``display_name(user)`` labels the authenticator entry; ``find_user(text)``
+    resolves the USER argument of the CLI (default: ``load_user``).
+    """
+
+    def __init__(
+        self,
+        app: Flask | None = None,
+        *,
+        db: Any = None,
+        check_password: Callable[[Any, str], bool] | None = None,
+        load_user: Callable[[str], Any] | None = None,
+        display_name: Callable[[Any], str] | None = None,
+        find_user: Callable[[str], Any] | None = None,
+        limiter: Any = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.db = db
+        self.check_password = check_password
+        self.load_user = load_user
+        self.display_name = display_name or _default_display_name
+        self.find_user = find_user
+        self.limiter = limiter
+        self.clock = clock or _utcnow
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Check prerequisites, register the blueprint, tables, rate limit and CLI."""
+        for key, value in DEFAULTS.items():
+            app.config.setdefault(key, value)
+        db = self.db if self.db is not None else app.extensions.get("sqlalchemy")
+        load_user = self._require_prerequisites(app, db)
+        keys = self._key_ring(app)
+        for table in tables:
+            # Copying the tables into the host's metadata lets create_all and Alembic see them.
+            if table.name not in db.metadata.tables:
+                table.to_metadata(db.metadata)
+        app.extensions["two_factor"] = State(
+            db=db,
+            keys=keys,
+            policy=Policy(
+                valid_window=int(app.config["TWO_FACTOR_VALID_WINDOW"]),
+                throttle_max=int(app.config["TWO_FACTOR_THROTTLE_MAX"]),
+                issuer=str(app.config["TWO_FACTOR_ISSUER"]),
+            ),
+            load_user=load_user,
+            check_password=self.check_password,  # type: ignore[arg-type]
+            display_name=self.display_name,
+            find_user=self.find_user or load_user,
+            clock=self.clock,
+            limiter=self._limiter(app),
+        )
+        from . import cli, views
+
+        app.register_blueprint(views.blueprint, url_prefix=app.config["TWO_FACTOR_URL_PREFIX"])
+        app.cli.add_command(cli.two_factor_cli)
+
+    def _require_prerequisites(self, app: Flask, db: Any) -> Callable[[str], Any]:
+        """Fail at start-up, not at the first request, when the host lacks a prerequisite."""
+        login_manager = getattr(app, "login_manager", None)
+        if login_manager is None:
+            raise ConfigurationError("TwoFactor needs Flask-Login: call LoginManager.init_app(app) first.")
+        if "csrf" not in app.extensions:
+            raise ConfigurationError("TwoFactor needs CSRF protection: call CSRFProtect(app) first.")
+        if db is None:
+            raise ConfigurationError("TwoFactor needs Flask-SQLAlchemy: pass db= or call db.init_app(app) first.")
+        if self.check_password is None:
+            raise ConfigurationError("TwoFactor needs check_password=callable(user, password) -> bool.")
+        load_user = self.load_user or login_manager._user_callback
+        if load_user is None:
+            raise ConfigurationError(
+                "TwoFactor needs a way to load users: pass load_user= or register "
+                "@login_manager.user_loader before init_app."
+            )
+        return load_user
+
+    @staticmethod
+    def _key_ring(app: Flask) -> KeyRing:
+        keys = app.config["TWO_FACTOR_ENCRYPTION_KEYS"]
+        if not keys:
+            raise ConfigurationError(
+                "TWO_FACTOR_ENCRYPTION_KEYS is not set: give one or more Fernet keys, newest first "
+                "(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')."
+            )
+        return KeyRing(keys)
+
+    def _limiter(self, app: Flask) -> Any:
+        """Use the host's Flask-Limiter when it has one, else start our own."""
+        if self.limiter is not None:
+            return self.limiter
+        existing = app.extensions.get("limiter")
+        if existing:
+            return next(iter(existing))
+        from flask_limiter import Limiter
+        from flask_limiter.util import get_remote_address
+
+        limiter = Limiter(get_remote_address)
+        limiter.init_app(app)
+        return limiter
+
+    # -- for the host's views --------------------------------------------------------------
+
+    def is_enabled(self, user: Any) -> bool:
+        """Return True if ``user`` has confirmed 2FA and must pass the challenge at login."""
+        return state().service().is_enabled(str(user.get_id()))
+
+    def start_challenge(self, user: Any, next_url: str | None = None, remember: bool = False) -> str | None:
+        """After a correct password: return the challenge URL to redirect to, or None if 2FA is off.
+
+        When a URL is returned the user is *not* logged in; only a pending record (user id,
+        issued at) is kept in the session until the code is checked.
+        """
+        if not self.is_enabled(user):
+            return None
+        if current_user.is_authenticated:
+            logout_user()
+        # A fresh session: nothing from before the password step survives into the challenge.
+        session.clear()
+        session[PENDING_KEY] = {
+            "user_id": str(user.get_id()),
+            "issued_at": int(state().clock().timestamp()),
+            "next": next_url,
+            "remember": bool(remember),
+        }
+        return url_for("two_factor.challenge")
+
+
+def state() -> State:
+    """Return the extension state of the current app."""
+    return current_app.extensions["two_factor"]

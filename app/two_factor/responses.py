@@ -1,0 +1,97 @@
+"""The one place that decides between a JSON body, an htmx fragment and a full page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, jsonify, make_response, redirect, render_template, request
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+class BadInput(Exception):
+    """A request field is missing or malformed; answered with 400 and nothing changes."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def wants_json() -> bool:
+    """Return True for a JSON body or an Accept header that prefers JSON over HTML."""
+    if request.is_json:
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json"
+
+
+def is_htmx() -> bool:
+    """Return True for a request made by htmx (and not a boosted full-page one)."""
+    return request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true"
+
+
+def read_fields(*names: str) -> dict[str, str]:
+    """Return the named string fields of a form or JSON object body ('' when absent)."""
+    if request.is_json:
+        data = request.get_json(silent=True)
+        if not isinstance(data, dict):
+            raise BadInput("The request body must be a JSON object.")
+    else:
+        data = request.form
+    fields = {}
+    for name in names:
+        value = data.get(name, "")
+        if value is None:
+            value = ""
+        if not isinstance(value, str):
+            raise BadInput(f"The field '{name}' must be a string.")
+        if "\x00" in value:
+            raise BadInput(f"The field '{name}' contains a character that is not allowed.")
+        fields[name] = value
+    return fields
+
+
+def json_response(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """Return a JSON response."""
+    response = jsonify(body)
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
+
+
+def html_response(template: str, status_code: int = 200, **context: Any) -> Response:
+    """Return a rendered page or fragment."""
+    response = make_response(render_template(template, **context), status_code)
+    response.headers["Vary"] = "HX-Request, Accept"
+    return response
+
+
+def see_other(location: str) -> Response:
+    """Return the 303 that ends a form POST made without JavaScript."""
+    return redirect(location, code=303)
+
+
+def hx_redirect(location: str) -> Response:
+    """Tell htmx to load a whole new page."""
+    response = make_response("", 200)
+    response.headers["HX-Redirect"] = location
+    return response
+
+
+def add_security_headers(response: Response, no_store: bool = False) -> Response:
+    """Set the security headers a host has not set itself; add no-store when asked."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if no_store:
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Pragma"] = "no-cache"
+    return response

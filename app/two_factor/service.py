@@ -1,0 +1,425 @@
+"""The rules of two-factor authentication: enroll, confirm, verify (replay + throttle), disable, regenerate."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from . import codes, signals, throttle, totp
+from .crypto import KeyRing
+from .models import TwoFactorAttempt, TwoFactorBackupCode, TwoFactorSecret
+
+log = logging.getLogger("flask_two_factor")
+
+TOTP = "totp"
+BACKUP_CODE = "backup_code"
+
+
+class Outcome(Enum):
+    """What a request came to; only OK changes state in the user's favour."""
+
+    OK = "ok"
+    INVALID = "invalid"
+    REPLAYED = "replayed"
+    THROTTLED = "throttled"
+    LOCKED = "locked"
+    NOT_SET_UP = "not_set_up"
+    NOT_ENABLED = "not_enabled"
+    ALREADY_ENABLED = "already_enabled"
+
+
+@dataclass(frozen=True)
+class Result:
+    """An outcome with what the caller needs to answer it."""
+
+    outcome: Outcome
+    retry_after: int = 0
+    method: str | None = None
+    backup_codes: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is Outcome.OK
+
+
+@dataclass(frozen=True)
+class Code:
+    """A well-formed code: its kind and its canonical value."""
+
+    method: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Client:
+    """Who made the request, for the audit trail."""
+
+    ip_address: str | None = None
+    user_agent: str | None = None
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The tunable numbers of the rules."""
+
+    valid_window: int = 1
+    throttle_max: int = 3600
+    issuer: str = "Flask"
+
+
+@dataclass(frozen=True)
+class Status:
+    """What the settings page and ``/status`` show."""
+
+    enabled: bool
+    pending: bool
+    backup_codes_remaining: int
+    locked: bool = False
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    """A pending setup as the user sees it once: secret, URI and QR image."""
+
+    secret: str
+    otpauth_uri: str
+    qr_data_uri: str
+
+
+def parse_code(raw: str, allow_backup: bool = True) -> Code | None:
+    """Return the code ``raw`` stands for, or None if it cannot be one (such input never counts)."""
+    if len(raw) > 64:
+        return None
+    if (value := totp.normalize_code(raw)) is not None:
+        return Code(TOTP, value)
+    if allow_backup and (value := codes.normalize(raw)) is not None:
+        return Code(BACKUP_CODE, value)
+    return None
+
+
+class TwoFactorService:
+    """Applies the rules to one database session; never touches the request, session or templates."""
+
+    def __init__(self, session: Session, keys: KeyRing, policy: Policy, sender: Any = None) -> None:
+        self.session = session
+        self.keys = keys
+        self.policy = policy
+        self.sender = sender
+        self._outbox: list[tuple[Any, dict[str, Any]]] = []
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def status(self, user_id: str) -> Status:
+        """Return the user's 2FA state."""
+        row = self._row(user_id)
+        if row is None:
+            return Status(enabled=False, pending=False, backup_codes_remaining=0)
+        remaining = self._codes_remaining(user_id) if row.is_enabled else 0
+        return Status(row.is_enabled, not row.is_enabled, remaining, throttle.is_locked(row.failed_attempts))
+
+    def is_enabled(self, user_id: str) -> bool:
+        """Return True if the user must pass the second factor at login."""
+        row = self._row(user_id)
+        return bool(row and row.is_enabled)
+
+    def pending_enrollment(self, user_id: str, account: str) -> Enrollment | None:
+        """Return the setup that awaits its first code, or None."""
+        row = self._row(user_id)
+        if row is None or row.is_enabled:
+            return None
+        return self._enrollment(self.keys.decrypt(row.secret), account)
+
+    def recent_attempts(self, user_id: str, limit: int = 10) -> list[TwoFactorAttempt]:
+        """Return the user's latest attempts, newest first."""
+        query = (
+            select(TwoFactorAttempt)
+            .where(TwoFactorAttempt.user_id == user_id)
+            .order_by(TwoFactorAttempt.attempted_at.desc())
+            .limit(limit)
+        )
+        return list(self.session.scalars(query))
+
+    # -- changing --------------------------------------------------------------------------
+
+    def begin_setup(self, user_id: str, account: str, now: datetime) -> Enrollment | Result:
+        """Store a fresh secret awaiting confirmation; refuse while 2FA is on."""
+        row = self._row(user_id)
+        if row is not None and row.is_enabled:
+            return Result(Outcome.ALREADY_ENABLED)
+        secret = totp.new_secret()
+        if row is None:
+            row = TwoFactorSecret(user_id=user_id, created_at=now, failed_attempts=0, is_enabled=False)
+            self.session.add(row)
+        row.secret = self.keys.encrypt(secret)
+        # Steps of the old secret say nothing about the new one; the throttle counters stay.
+        row.last_used_step = None
+        row.updated_at = now
+        self._commit()
+        return self._enrollment(secret, account)
+
+    def cancel_setup(self, user_id: str) -> bool:
+        """Drop a setup that was never confirmed; False if there was none."""
+        row = self._row(user_id)
+        if row is None or row.is_enabled:
+            return False
+        self._delete_enrollment(user_id)
+        self._commit()
+        return True
+
+    def confirm_setup(self, user_id: str, code: Code, now: datetime, client: Client) -> Result:
+        """Enable 2FA once the first TOTP code matches; issue the backup codes then."""
+        row = self._row(user_id)
+        if row is None:
+            return Result(Outcome.NOT_SET_UP)
+        if row.is_enabled:
+            return Result(Outcome.ALREADY_ENABLED)
+        result = self._judge(row, code, "enable", now, client)
+        if not result.ok:
+            return result
+        row.is_enabled = True
+        row.confirmed_at = row.updated_at = now
+        issued = self._issue_codes(user_id, now)
+        self._commit()
+        self._send(signals.two_factor_enabled, user_id=user_id)
+        log.info("two-factor enabled user_id=%s", user_id)
+        return Result(Outcome.OK, method=TOTP, backup_codes=tuple(issued))
+
+    def check_login(self, user_id: str, code: Code, now: datetime, client: Client) -> Result:
+        """Judge the second factor of a pending login."""
+        row = self._enabled_row(user_id)
+        if row is None:
+            return Result(Outcome.NOT_ENABLED)
+        result = self._judge(row, code, "login", now, client)
+        if result.ok:
+            self._commit()
+        return result
+
+    def disable(
+        self, user_id: str, code: Code, password_ok: Callable[[], bool], now: datetime, client: Client
+    ) -> Result:
+        """Turn 2FA off with the password and a code; delete the secret and every code."""
+        row = self._enabled_row(user_id)
+        if row is None:
+            return Result(Outcome.NOT_ENABLED)
+        result = self._judge(row, code, "disable", now, client, password_ok)
+        if not result.ok:
+            return result
+        self._delete_enrollment(user_id)
+        self._commit()
+        self._send(signals.two_factor_disabled, user_id=user_id, by="user")
+        log.info("two-factor disabled user_id=%s", user_id)
+        return result
+
+    def regenerate(
+        self, user_id: str, code: Code, password_ok: Callable[[], bool], now: datetime, client: Client
+    ) -> Result:
+        """Replace every backup code with a fresh set, given the password and a code."""
+        row = self._enabled_row(user_id)
+        if row is None:
+            return Result(Outcome.NOT_ENABLED)
+        result = self._judge(row, code, "regenerate", now, client, password_ok)
+        if not result.ok:
+            return result
+        issued = self._issue_codes(user_id, now)
+        self._commit()
+        self._send(signals.backup_codes_regenerated, user_id=user_id)
+        log.info("backup codes regenerated user_id=%s", user_id)
+        return Result(Outcome.OK, method=result.method, backup_codes=tuple(issued))
+
+    def admin_reset(self, user_id: str, now: datetime, unlock_only: bool = False) -> bool:
+        """Remove the user's 2FA (lost device), or only clear the lock; False if nothing to reset."""
+        row = self._row(user_id)
+        if row is None:
+            return False
+        if unlock_only:
+            row.failed_attempts, row.last_failed_at = 0, None
+        else:
+            self._delete_enrollment(user_id)
+        self._record(user_id, True, "admin", "unlock" if unlock_only else "reset", now, Client())
+        self._commit()
+        if not unlock_only:
+            self._send(signals.two_factor_disabled, user_id=user_id, by="admin")
+        log.warning("two-factor %s by admin user_id=%s", "unlocked" if unlock_only else "reset", user_id)
+        return True
+
+    # -- the judged attempt ----------------------------------------------------------------
+
+    def _judge(
+        self,
+        row: TwoFactorSecret,
+        code: Code,
+        purpose: str,
+        now: datetime,
+        client: Client,
+        password_ok: Callable[[], bool] | None = None,
+    ) -> Result:
+        """Take the throttle budget, then check password and code; leave success uncommitted."""
+        refused = self._take_budget(row, now)
+        if refused is not None:
+            return refused
+        # The password is checked only once the budget is taken, so refusals are no password oracle.
+        outcome = Outcome.OK if password_ok is None or password_ok() else Outcome.INVALID
+        if outcome is Outcome.OK:
+            outcome = self._consume(row, code, now, purpose)
+        if outcome is Outcome.OK:
+            self._reset_failures(row)
+            self._record(row.user_id, True, code.method, purpose, now, client)
+            return Result(Outcome.OK, method=code.method)
+        return self._fail(row, code, purpose, now, client, outcome)
+
+    def _take_budget(self, row: TwoFactorSecret, now: datetime) -> Result | None:
+        """Atomically count this attempt as a failure in advance; None if it may be judged."""
+        seen = row.failed_attempts
+        if throttle.is_locked(seen):
+            return Result(Outcome.LOCKED)
+        wait = throttle.wait_seconds(seen, row.last_failed_at, now, self.policy.throttle_max)
+        if wait:
+            return Result(Outcome.THROTTLED, retry_after=wait)
+        claimed = self.session.execute(
+            update(TwoFactorSecret)
+            .where(TwoFactorSecret.id == row.id, TwoFactorSecret.failed_attempts == seen)
+            .values(failed_attempts=seen + 1, last_failed_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if claimed == 1:
+            return None
+        # Another request took the budget first: it is judged, this one is refused.
+        self.session.rollback()
+        self._outbox.clear()
+        fresh = self._row(row.user_id)
+        if fresh is not None and throttle.is_locked(fresh.failed_attempts):
+            return Result(Outcome.LOCKED)
+        wait = fresh and throttle.wait_seconds(
+            fresh.failed_attempts, fresh.last_failed_at, now, self.policy.throttle_max
+        )
+        return Result(Outcome.THROTTLED, retry_after=max(1, wait or 0))
+
+    def _consume(self, row: TwoFactorSecret, code: Code, now: datetime, purpose: str) -> Outcome:
+        """Use up the code: a TOTP step newer than the last, or one unused backup code."""
+        if code.method == BACKUP_CODE:
+            return self._consume_backup_code(row.user_id, code.value, now, purpose)
+        step = totp.matching_step(self.keys.decrypt(row.secret), code.value, now, self.policy.valid_window)
+        if step is None:
+            return Outcome.INVALID
+        advanced = self.session.execute(
+            update(TwoFactorSecret)
+            .where(
+                TwoFactorSecret.id == row.id,
+                (TwoFactorSecret.last_used_step.is_(None)) | (TwoFactorSecret.last_used_step < step),
+            )
+            .values(last_used_step=step)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        return Outcome.OK if advanced == 1 else Outcome.REPLAYED
+
+    def _consume_backup_code(self, user_id: str, value: str, now: datetime, purpose: str) -> Outcome:
+        """Mark one matching unused code as used in one conditional UPDATE."""
+        hashes = [codes.keyed_hash(key.key, value) for key in self.keys.code_keys]
+        used = self.session.execute(
+            update(TwoFactorBackupCode)
+            .where(
+                TwoFactorBackupCode.user_id == user_id,
+                TwoFactorBackupCode.code_hash.in_(hashes),
+                TwoFactorBackupCode.used_at.is_(None),
+            )
+            .values(used_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if used != 1:
+            return Outcome.INVALID
+        remaining = self._codes_remaining(user_id)
+        self._send(signals.backup_code_used, user_id=user_id, purpose=purpose, remaining=remaining)
+        return Outcome.OK
+
+    def _fail(
+        self, row: TwoFactorSecret, code: Code, purpose: str, now: datetime, client: Client, outcome: Outcome
+    ) -> Result:
+        """Keep the counted failure, audit it, and lock at the threshold."""
+        failures = row.failed_attempts + 1
+        self._record(row.user_id, False, code.method, purpose, now, client)
+        self._send(signals.two_factor_failed, user_id=row.user_id, purpose=purpose, failures=failures)
+        locked = throttle.is_locked(failures)
+        if locked:
+            self._send(signals.two_factor_locked, user_id=row.user_id)
+        self._commit()
+        log.info("two-factor attempt failed user_id=%s purpose=%s failures=%d", row.user_id, purpose, failures)
+        if locked:
+            log.warning("two-factor locked user_id=%s", row.user_id)
+            return Result(Outcome.LOCKED)
+        return Result(outcome)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _row(self, user_id: str) -> TwoFactorSecret | None:
+        query = select(TwoFactorSecret).where(TwoFactorSecret.user_id == user_id)
+        return self.session.execute(query.execution_options(populate_existing=True)).scalar_one_or_none()
+
+    def _enabled_row(self, user_id: str) -> TwoFactorSecret | None:
+        row = self._row(user_id)
+        return row if row is not None and row.is_enabled else None
+
+    def _codes_remaining(self, user_id: str) -> int:
+        query = select(func.count()).where(
+            TwoFactorBackupCode.user_id == user_id, TwoFactorBackupCode.used_at.is_(None)
+        )
+        return int(self.session.scalar(query) or 0)
+
+    def _reset_failures(self, row: TwoFactorSecret) -> None:
+        self.session.execute(
+            update(TwoFactorSecret)
+            .where(TwoFactorSecret.id == row.id)
+            .values(failed_attempts=0, last_failed_at=None)
+            .execution_options(synchronize_session=False)
+        )
+
+    def _issue_codes(self, user_id: str, now: datetime) -> list[str]:
+        """Replace the user's backup codes; the plaintext leaves only through the return value."""
+        self.session.execute(delete(TwoFactorBackupCode).where(TwoFactorBackupCode.user_id == user_id))
+        issued = codes.new_codes()
+        key = self.keys.newest_code_key
+        for display in issued:
+            digest = codes.keyed_hash(key.key, codes.normalize(display) or "")
+            self.session.add(
+                TwoFactorBackupCode(user_id=user_id, code_hash=digest, key_id=key.key_id, created_at=now)
+            )
+        return issued
+
+    def _delete_enrollment(self, user_id: str) -> None:
+        self.session.execute(delete(TwoFactorBackupCode).where(TwoFactorBackupCode.user_id == user_id))
+        self.session.execute(delete(TwoFactorSecret).where(TwoFactorSecret.user_id == user_id))
+
+    def _record(
+        self, user_id: str, success: bool, method: str, purpose: str, now: datetime, client: Client
+    ) -> None:
+        self.session.add(
+            TwoFactorAttempt(
+                user_id=user_id,
+                success=success,
+                method=method,
+                purpose=purpose,
+                ip_address=(client.ip_address or None) and client.ip_address[:45],
+                user_agent=(client.user_agent or None) and client.user_agent[:512],
+                attempted_at=now,
+            )
+        )
+
+    def _enrollment(self, secret: str, account: str) -> Enrollment:
+        uri = totp.otpauth_uri(secret, account, self.policy.issuer)
+        return Enrollment(secret=secret, otpauth_uri=uri, qr_data_uri=totp.qr_data_uri(uri))
+
+    def _send(self, signal: Any, **kwargs: Any) -> None:
+        """Queue a signal; it goes out only once the change it announces is committed."""
+        self._outbox.append((signal, kwargs))
+
+    def _commit(self) -> None:
+        self.session.commit()
+        outbox, self._outbox = self._outbox, []
+        for signal, kwargs in outbox:
+            signal.send(self.sender, **kwargs)

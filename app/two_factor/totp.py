@@ -1,0 +1,63 @@
+"""TOTP math (RFC 6238): secrets, codes, otpauth URIs and QR images; no Flask, no database."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from datetime import datetime
+
+import pyotp
+import segno
+
+STEP_SECONDS = 30
+DIGITS = 6
+_CODE = re.compile(r"[0-9]{6}", re.ASCII)
+_DIGESTS = {"SHA1": hashlib.sha1, "SHA256": hashlib.sha256, "SHA512": hashlib.sha512}
+
+
+def new_secret() -> str:
+    """Return a fresh 160-bit base32 secret (32 characters) from the OS CSPRNG."""
+    return pyotp.random_base32(length=32)
+
+
+def time_step(now: datetime) -> int:
+    """Return the RFC 6238 time step (T0 = 0, 30 s) that contains ``now``."""
+    return int(now.timestamp()) // STEP_SECONDS
+
+
+def code_at_step(secret: str, step: int, digits: int = DIGITS, algorithm: str = "SHA1") -> str:
+    """Return the code for one time step."""
+    return pyotp.TOTP(secret, digits=digits, digest=_DIGESTS[algorithm]).generate_otp(step)
+
+
+def normalize_code(raw: str) -> str | None:
+    """Return the 6 ASCII digits of ``raw`` (spaces ignored), or None if it cannot be a TOTP code."""
+    candidate = raw.replace(" ", "")
+    return candidate if _CODE.fullmatch(candidate) else None
+
+
+def matching_step(secret: str, code: str, now: datetime, window: int) -> int | None:
+    """Return the newest step within ``window`` steps of now whose code equals ``code``."""
+    current = time_step(now)
+    found = None
+    # Every step is compared, in constant time, so timing tells nothing about which one matched.
+    for step in range(current - window, current + window + 1):
+        if hmac.compare_digest(code_at_step(secret, step), code):
+            found = step
+    return found
+
+
+def otpauth_uri(secret: str, account: str, issuer: str) -> str:
+    """Return the ``otpauth://totp/ISSUER:ACCOUNT?secret=…&issuer=ISSUER`` provisioning URI."""
+    return pyotp.TOTP(secret).provisioning_uri(name=account, issuer_name=issuer)
+
+
+def qr_data_uri(uri: str) -> str:
+    """Return an SVG data URI of a QR code for ``uri``, dark on light so every scanner reads it."""
+    return segno.make(uri, error="m").svg_data_uri(scale=5, border=4, dark="#000", light="#fff")
+
+
+def group_secret(secret: str) -> str:
+    """Return the secret in groups of four characters for typing by hand."""
+    return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))

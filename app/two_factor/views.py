@@ -1,0 +1,333 @@
+"""Thin routes: parse the request, call the service, answer with JSON, a fragment or a page."""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, Response, current_app, request, session, url_for
+from flask_login import current_user, login_user
+from flask_wtf.csrf import CSRFError
+
+from .extension import state
+from .pending import clear_pending, read_pending, safe_next
+from .responses import (
+    BadInput,
+    add_security_headers,
+    hx_redirect,
+    is_htmx,
+    json_response,
+    read_fields,
+    see_other,
+    wants_json,
+)
+from .totp import group_secret
+from .service import Client, Code, Outcome, Result, parse_code
+from .ui import render_challenge, render_panel, render_settings
+
+blueprint = Blueprint(
+    "two_factor", __name__, template_folder="templates", static_folder="static", static_url_path="/static"
+)
+
+MESSAGES = {
+    Outcome.INVALID: "That code is not correct.",
+    Outcome.REPLAYED: "That code was already used. Wait for the next code in your app.",
+    Outcome.LOCKED: "Two-factor sign-in is locked after too many failed attempts. Ask an administrator to reset it.",
+    Outcome.NOT_SET_UP: "Set up two-factor authentication first.",
+    Outcome.NOT_ENABLED: "Two-factor authentication is not enabled.",
+    Outcome.ALREADY_ENABLED: "Two-factor authentication is already enabled.",
+}
+CODE_HELP = "Enter the 6-digit code from your authenticator app, or a backup code."
+TOTP_HELP = "Enter the 6-digit code from your authenticator app."
+
+
+def too_many(seconds: int) -> str:
+    """Return the throttle message with the wait time, worded exactly as the HTTP contract says."""
+    return f"Too many attempts. Try again in {seconds} seconds."
+
+
+def message_for(result: Result, invalid: str = MESSAGES[Outcome.INVALID]) -> str:
+    """Return the words a person reads for a failed result."""
+    if result.outcome is Outcome.THROTTLED:
+        return too_many(result.retry_after)
+    if result.outcome is Outcome.INVALID:
+        return invalid
+    return MESSAGES[result.outcome]
+
+
+@blueprint.context_processor
+def _template_helpers() -> dict[str, Any]:
+    return {"group_secret": group_secret, "backup_codes_text": backup_codes_text, "login_url": _login_url}
+
+
+def backup_codes_text(codes: list[str]) -> str:
+    """Return the text of the downloadable backup-code file."""
+    issuer = current_app.config["TWO_FACTOR_ISSUER"]
+    return f"{issuer} backup codes\nEach code works once.\n\n" + "\n".join(codes) + "\n"
+
+
+def _login_url() -> str:
+    view = current_app.login_manager.login_view  # type: ignore[attr-defined]
+    return url_for(view) if view else "/"
+
+
+@blueprint.after_request
+def _headers(response: Response) -> Response:
+    # Every 2FA response may show a secret, a QR code, backup codes or account state.
+    return add_security_headers(response, no_store=True)
+
+
+@blueprint.errorhandler(BadInput)
+def _bad_input(error: BadInput) -> Response:
+    return _refuse(error.message, 400)
+
+
+@blueprint.errorhandler(CSRFError)
+def _csrf_failed(error: CSRFError) -> Response:
+    return _refuse("The form expired or its security token is missing. Reload the page and try again.", 400)
+
+
+@blueprint.errorhandler(429)
+def _rate_limited(error: Any) -> Response:
+    current = state().limiter.current_limit
+    retry = max(1, int(current.reset_at - time.time())) if current else 60
+    return _refuse(too_many(retry), 429, retry_after=retry)
+
+
+def _refuse(message: str, status: int, retry_after: int = 0, locked: bool = False) -> Response:
+    """Answer a refusal in the form the client asked for."""
+    headers = {"Retry-After": str(retry_after)} if retry_after else {}
+    if wants_json():
+        body: dict[str, Any] = {"error": message}
+        if retry_after:
+            body["retryAfter"] = retry_after
+        if locked:
+            body["locked"] = True
+        return json_response(body, status, headers)
+    if request.endpoint in ("two_factor.validate", "two_factor.challenge"):
+        response = _challenge_page(message, status)
+    elif not current_user.is_authenticated:
+        return _to_login()
+    elif is_htmx():
+        response = render_panel(_panel_for_endpoint(), error=message, status_code=status)
+    else:
+        response = render_settings(error=message, status_code=status)
+    response.headers.update(headers)
+    return response
+
+
+def _panel_for_endpoint() -> str:
+    return {"two_factor.verify": "setup"}.get(request.endpoint or "", "status")
+
+
+def _failed(result: Result, invalid_status: int, invalid: str = MESSAGES[Outcome.INVALID]) -> Response:
+    """Answer a failed service result."""
+    if result.outcome in (Outcome.THROTTLED, Outcome.LOCKED):
+        return _refuse(
+            message_for(result), 429, retry_after=result.retry_after, locked=result.outcome is Outcome.LOCKED
+        )
+    status = invalid_status if result.outcome in (Outcome.INVALID, Outcome.REPLAYED) else 400
+    return _refuse(message_for(result, invalid), status)
+
+
+def login_required(view: Callable[..., Response]) -> Callable[..., Response]:
+    """Require a logged-in user: 401 JSON for API clients, the host's login page otherwise."""
+
+    @functools.wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Response:
+        if current_user.is_authenticated:
+            return view(*args, **kwargs)
+        if wants_json():
+            return json_response({"error": "Sign in first."}, 401)
+        return _to_login()
+
+    return wrapped
+
+
+def _to_login() -> Response:
+    """Send the browser to the host's login page (htmx: a whole-page redirect)."""
+    response = current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
+    return hx_redirect(response.location) if is_htmx() else response
+
+
+def _user_id() -> str:
+    return str(current_user.get_id())
+
+
+def _client() -> Client:
+    return Client(request.remote_addr, request.headers.get("User-Agent"))
+
+
+def _code(raw: str, allow_backup: bool = True) -> Code:
+    code = parse_code(raw, allow_backup)
+    if code is None:
+        raise BadInput(CODE_HELP if allow_backup else TOTP_HELP)
+    return code
+
+
+def _password_check(password: str) -> Callable[[], bool]:
+    if not password:
+        raise BadInput("Enter your password.")
+    if len(password) > 1024:
+        raise BadInput("That password is too long.")
+    return lambda: bool(state().check_password(current_user._get_current_object(), password))
+
+
+# -- the settings page ------------------------------------------------------------------------
+
+
+@blueprint.get("/settings")
+@login_required
+def settings() -> Response:
+    return render_settings()
+
+
+@blueprint.get("/status")
+@login_required
+def status() -> Response:
+    if not wants_json() and is_htmx():
+        return render_panel("status")
+    current = state().service().status(_user_id())
+    return json_response(
+        {"enabled": current.enabled, "pending": current.pending, "backupCodesRemaining": current.backup_codes_remaining}
+    )
+
+
+@blueprint.post("/setup")
+@login_required
+def setup() -> Response:
+    ext = state()
+    enrollment = ext.service().begin_setup(_user_id(), ext.display_name(current_user), ext.clock())
+    if isinstance(enrollment, Result):
+        return _failed(enrollment, 400)
+    if wants_json():
+        return json_response(
+            {"qrCode": enrollment.qr_data_uri, "secret": enrollment.secret, "otpauthUri": enrollment.otpauth_uri}
+        )
+    if is_htmx():
+        return render_panel("setup", enrollment=enrollment)
+    return see_other(url_for(".settings"))
+
+
+@blueprint.post("/setup/cancel")
+@login_required
+def cancel_setup() -> Response:
+    state().service().cancel_setup(_user_id())
+    if wants_json():
+        return json_response({"success": True, "message": "Setup cancelled."})
+    return render_panel("status") if is_htmx() else see_other(url_for(".settings"))
+
+
+@blueprint.post("/verify")
+@login_required
+def verify() -> Response:
+    code = _code(read_fields("code")["code"], allow_backup=False)
+    ext = state()
+    result = ext.service().confirm_setup(_user_id(), code, ext.clock(), _client())
+    if not result.ok:
+        return _failed(result, 400)
+    return _show_new_codes(result, "Two-factor authentication is on.")
+
+
+@blueprint.post("/disable")
+@login_required
+def disable() -> Response:
+    fields = read_fields("password", "code")
+    password_ok, code = _password_check(fields["password"]), _code(fields["code"])
+    ext = state()
+    result = ext.service().disable(_user_id(), code, password_ok, ext.clock(), _client())
+    if not result.ok:
+        return _failed(result, 400, "The password or code is not correct.")
+    message = "Two-factor authentication is off."
+    if wants_json():
+        return json_response({"success": True, "message": message})
+    return render_panel("status", notice=message) if is_htmx() else see_other(url_for(".settings"))
+
+
+@blueprint.post("/backup-codes")
+@login_required
+def regenerate() -> Response:
+    fields = read_fields("password", "code")
+    password_ok, code = _password_check(fields["password"]), _code(fields["code"])
+    ext = state()
+    result = ext.service().regenerate(_user_id(), code, password_ok, ext.clock(), _client())
+    if not result.ok:
+        return _failed(result, 400, "The password or code is not correct.")
+    return _show_new_codes(result, "New backup codes are ready; the old ones no longer work.")
+
+
+def _show_new_codes(result: Result, message: str) -> Response:
+    """Show freshly issued codes once: they are never stored in plaintext, so no redirect."""
+    codes = list(result.backup_codes)
+    if wants_json():
+        if request.endpoint == "two_factor.regenerate":
+            return json_response({"backupCodes": codes})
+        return json_response({"success": True, "message": message, "backupCodes": codes})
+    if is_htmx():
+        return render_panel("codes", backup_codes=codes, notice=message)
+    return render_settings(backup_codes=codes, notice=message)
+
+
+# -- the login challenge ----------------------------------------------------------------------
+
+
+@blueprint.get("/challenge")
+def challenge() -> Response:
+    pending = read_pending()
+    if pending is None or pending.expired:
+        clear_pending()
+        return _to_login()
+    return render_challenge(use_backup=request.args.get("method") == "backup")
+
+
+@blueprint.post("/validate")
+def validate() -> Response:
+    pending = read_pending()
+    if pending is None or pending.expired:
+        clear_pending()
+        message = "Your sign-in expired. Sign in again." if pending else "No sign-in is waiting for a code. Sign in again."
+        return _challenge_refused(message, 401)
+    try:
+        code = _code(read_fields("code")["code"])
+    except BadInput as error:
+        return _challenge_refused(error.message, 400)
+    ext = state()
+    result = ext.service().check_login(pending.user_id, code, ext.clock(), _client())
+    if result.outcome is Outcome.NOT_ENABLED:
+        clear_pending()
+        return _challenge_refused("Sign in again.", 401)
+    if not result.ok:
+        if result.outcome in (Outcome.THROTTLED, Outcome.LOCKED):
+            return _failed(result, 401)
+        return _challenge_refused(message_for(result), 401)
+    return _complete_login(pending.user_id, pending.next, pending.remember)
+
+
+def _challenge_refused(message: str, status: int) -> Response:
+    if wants_json():
+        return json_response({"valid": False, "required": True, "error": message}, status)
+    return _challenge_page(message, status)
+
+
+def _challenge_page(message: str, status: int) -> Response:
+    """Show the challenge again with a message, or the login page once nothing is pending."""
+    pending = read_pending()
+    if pending is None or pending.expired:
+        clear_pending()
+        return _to_login()
+    return render_challenge(error=message, status_code=status, fragment=is_htmx())
+
+
+def _complete_login(user_id: str, next_url: str | None, remember: bool) -> Response:
+    """Replace the pending session with a fresh logged-in one."""
+    user = state().load_user(user_id)
+    session.clear()
+    if user is None:
+        return _challenge_refused("Sign in again.", 401)
+    login_user(user, remember=remember)
+    target = safe_next(next_url) or current_app.config["TWO_FACTOR_LOGIN_REDIRECT"]
+    if wants_json():
+        return json_response({"valid": True, "required": True, "redirect": target})
+    return hx_redirect(target) if is_htmx() else see_other(target)
