@@ -45,7 +45,8 @@ def register() -> Response | str:
     fields = read_fields("username", "password")
     username, password = fields["username"].strip(), fields["password"]
     if not USERNAME.fullmatch(username):
-        return _form_error("auth/register.html", "Choose a name of 3–64 letters, digits, dots, dashes or underscores.", 400)
+        message = "Choose a name of 3–64 letters, digits, dots, dashes or underscores."
+        return _form_error("auth/register.html", message, 400)
     if not 8 <= len(password) <= 1024:
         return _form_error("auth/register.html", "Choose a password of at least 8 characters.", 400)
     if db.session.scalar(db.select(User).filter_by(username=username)):

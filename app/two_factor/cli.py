@@ -46,7 +46,10 @@ def reset_command(user: str, unlock: bool) -> None:
     if unlock:
         click.echo(f"user {user_id}: failure counter cleared; two-factor authentication stays on.")
     else:
-        click.echo(f"user {user_id}: two-factor authentication removed; they sign in with the password and should set it up again.")
+        click.echo(
+            f"user {user_id}: two-factor authentication removed; "
+            "they sign in with the password alone and should set it up again."
+        )
 
 
 @two_factor_cli.command("rotate-keys")

@@ -23,8 +23,8 @@ from .responses import (
     see_other,
     wants_json,
 )
-from .totp import group_secret
 from .service import Client, Code, Outcome, Result, parse_code
+from .totp import group_secret
 from .ui import render_challenge, render_panel, render_settings
 
 blueprint = Blueprint(
@@ -287,8 +287,8 @@ def validate() -> Response:
     pending = read_pending()
     if pending is None or pending.expired:
         clear_pending()
-        message = "Your sign-in expired. Sign in again." if pending else "No sign-in is waiting for a code. Sign in again."
-        return _challenge_refused(message, 401)
+        expired = "Your sign-in expired. Sign in again."
+        return _challenge_refused(expired if pending else "No sign-in is waiting for a code. Sign in again.", 401)
     try:
         code = _code(read_fields("code")["code"])
     except BadInput as error:

@@ -1,0 +1,95 @@
+"""Fixtures: the demo app on SQLite or PostgreSQL with a frozen clock, and a JSON API client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from cryptography.fernet import Fernet
+from flask import Flask
+
+from app import create_app
+from app.extensions import db, limiter
+from tests.support import Api, FrozenClock, create_postgres_database, drop_postgres_database
+
+ENCRYPTION_KEY = Fernet.generate_key().decode()
+
+
+def make_config(database_url: str, **overrides: object) -> dict[str, object]:
+    """Return the demo app's test configuration."""
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key-not-for-production",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "TWO_FACTOR_ENCRYPTION_KEYS": ENCRYPTION_KEY,
+        "TWO_FACTOR_ISSUER": "Test Issuer",
+        "RATELIMIT_ENABLED": False,
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "SESSION_COOKIE_SECURE": False,
+        **overrides,
+    }
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """One empty PostgreSQL database for the session; tests reset its tables."""
+    url = create_postgres_database()
+    yield url
+    drop_postgres_database(url)
+
+
+@pytest.fixture
+def backend() -> str:
+    """Which database the app uses; API modules parametrize it over both."""
+    return "sqlite"
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path) -> str:
+    if backend == "postgresql":
+        return request.getfixturevalue("postgres_url")
+    return f"sqlite:///{tmp_path / 'test.db'}"
+
+
+@pytest.fixture
+def config_overrides() -> dict[str, object]:
+    return {}
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture
+def app(database_url: str, clock: FrozenClock, config_overrides: dict[str, object]) -> Iterator[Flask]:
+    app = create_app(make_config(database_url, **config_overrides))
+    app.extensions["two_factor"].clock = clock
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+    limiter.reset()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.drop_all()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask):
+    return app.test_client()
+
+
+@pytest.fixture
+def api(client) -> Api:
+    return Api(client)
+
+
+@pytest.fixture
+def enabled(api: Api, clock: FrozenClock) -> Api:
+    """A registered, logged-in user with 2FA on; the clock is moved past the enabling step."""
+    assert api.register().status_code == 201
+    api.enable(clock)
+    clock.advance(30)
+    return api
