@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -10,12 +11,15 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request, session, url_for
 from flask_login import current_user, login_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import SQLAlchemyError
 
+from .crypto import SecretUnreadable
 from .extension import state
 from .pending import clear_pending, read_pending, safe_next
 from .responses import (
     BadInput,
     add_security_headers,
+    html_response,
     hx_redirect,
     is_htmx,
     json_response,
@@ -27,6 +31,7 @@ from .service import Client, Code, Outcome, Result, parse_code
 from .totp import group_secret
 from .ui import render_challenge, render_panel, render_settings
 
+log = logging.getLogger("flask_two_factor")
 blueprint = Blueprint(
     "two_factor", __name__, template_folder="templates", static_folder="static", static_url_path="/static"
 )
@@ -87,6 +92,35 @@ def _bad_input(error: BadInput) -> Response:
 @blueprint.errorhandler(CSRFError)
 def _csrf_failed(error: CSRFError) -> Response:
     return _refuse("The form expired or its security token is missing. Reload the page and try again.", 400)
+
+
+@blueprint.errorhandler(SQLAlchemyError)
+def _database_failed(error: SQLAlchemyError) -> Response:
+    # Fail closed: undo whatever the request began, deny, and say so without internals.
+    state().db.session.rollback()
+    log.error("two-factor request failed: database error %s", error.__class__.__name__)
+    return _unavailable("Two-factor authentication is unavailable right now. Try again in a minute.")
+
+
+@blueprint.errorhandler(SecretUnreadable)
+def _secret_unreadable(error: SecretUnreadable) -> Response:
+    state().db.session.rollback()
+    log.error("two-factor secret unreadable for user_id=%s: check TWO_FACTOR_ENCRYPTION_KEYS", _current_user_id())
+    return _unavailable("Two-factor authentication is unavailable for this account. Contact an administrator.")
+
+
+def _current_user_id() -> str | None:
+    if current_user.is_authenticated:
+        return str(current_user.get_id())
+    pending = read_pending()
+    return pending.user_id if pending else None
+
+
+def _unavailable(message: str) -> Response:
+    """Answer 503 in the client's form; nothing was changed."""
+    if wants_json():
+        return json_response({"error": message}, 503, {"Retry-After": "30"})
+    return html_response("two_factor/unavailable.html", 503, error=message)
 
 
 @blueprint.errorhandler(429)
