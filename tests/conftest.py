@@ -68,7 +68,8 @@ def app(database_url: str, clock: FrozenClock, config_overrides: dict[str, objec
     with app.app_context():
         db.drop_all()
         db.create_all()
-    limiter.reset()
+    if app.config["RATELIMIT_ENABLED"]:
+        limiter.reset()
     yield app
     with app.app_context():
         db.session.remove()

@@ -1,0 +1,82 @@
+"""S1, S2, S4: TOTP math against RFC 6238 / RFC 4226 vectors, the window, and fresh secrets."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from app.two_factor import totp
+
+VECTORS = json.loads((Path(__file__).resolve().parents[2] / "shared" / "vectors" / "rfc6238.json").read_text())
+
+
+def b32(ascii_seed: str) -> str:
+    return base64.b32encode(ascii_seed.encode()).decode()
+
+
+@pytest.mark.parametrize("vector", VECTORS["vectors"], ids=lambda v: str(v["time"]))
+@pytest.mark.parametrize("algorithm", ["SHA1", "SHA256", "SHA512"])
+def test_rfc6238_appendix_b_vectors(vector: dict, algorithm: str) -> None:
+    seed = b32(VECTORS["seeds_ascii"][algorithm])
+    step = totp.time_step(datetime.fromtimestamp(vector["time"], UTC))
+    assert step == int(vector["step_hex"], 16)
+    assert totp.code_at_step(seed, step, digits=8, algorithm=algorithm) == vector[algorithm]
+
+
+def test_rfc4226_hotp_vectors() -> None:
+    hotp = VECTORS["hotp_rfc4226_appendix_d"]
+    seed = b32(hotp["secret_ascii"])
+    assert [totp.code_at_step(seed, counter) for counter in range(10)] == hotp["codes_by_counter"]
+
+
+def test_default_codes_are_six_digit_sha1_thirty_seconds() -> None:
+    seed = b32(VECTORS["seeds_ascii"]["SHA1"])
+    at_59 = datetime.fromtimestamp(59, UTC)
+    assert totp.code_at_step(seed, totp.time_step(at_59)) == VECTORS["vectors"][0]["SHA1"][-6:]
+
+
+def test_secret_is_160_bits_of_base32_and_new_each_time() -> None:
+    secrets_ = {totp.new_secret() for _ in range(50)}
+    assert len(secrets_) == 50
+    for secret in secrets_:
+        assert len(secret) == 32 and len(base64.b32decode(secret)) == 20
+
+
+FIXED_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+NOW = datetime(2026, 1, 1, 12, 0, 10, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("offset, accepted", [(-3, False), (-2, False), (-1, True), (0, True), (1, True), (2, False)])
+def test_window_accepts_only_neighbouring_steps(offset: int, accepted: bool) -> None:
+    step = totp.time_step(NOW) + offset
+    code = totp.code_at_step(FIXED_SECRET, step)
+    assert totp.matching_step(FIXED_SECRET, code, NOW, window=1) == (step if accepted else None)
+
+
+def test_window_is_configurable() -> None:
+    two_back = totp.code_at_step(FIXED_SECRET, totp.time_step(NOW) - 2)
+    assert totp.matching_step(FIXED_SECRET, two_back, NOW, window=2) == totp.time_step(NOW) - 2
+    one_back = totp.code_at_step(FIXED_SECRET, totp.time_step(NOW) - 1)
+    assert totp.matching_step(FIXED_SECRET, one_back, NOW, window=0) is None
+
+
+@pytest.mark.parametrize("raw", ["", "12345", "1234567", "12345a", "١٢٣٤٥٦", "１２３４５６", "12 34 5", "-12345"])
+def test_inputs_that_cannot_be_a_code_are_rejected(raw: str) -> None:
+    assert totp.normalize_code(raw) is None
+
+
+def test_spaces_inside_a_code_are_ignored() -> None:
+    assert totp.normalize_code("123 456") == "123456"
+
+
+def test_otpauth_uri_has_issuer_label_and_secret() -> None:
+    uri = totp.otpauth_uri("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", "alice", "Acme")
+    assert uri == "otpauth://totp/Acme:alice?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=Acme"
+
+
+def test_secret_is_grouped_in_fours() -> None:
+    assert totp.group_secret("ABCDEFGHIJKL") == "ABCD EFGH IJKL"
