@@ -186,8 +186,8 @@ class TwoFactorService:
         row.is_enabled = True
         row.confirmed_at = row.updated_at = now
         issued = self._issue_codes(user_id, now)
-        self._commit()
         self._send(signals.two_factor_enabled, user_id=user_id)
+        self._commit()
         log.info("two-factor enabled user_id=%s", user_id)
         return Result(Outcome.OK, method=TOTP, backup_codes=tuple(issued))
 
@@ -212,8 +212,8 @@ class TwoFactorService:
         if not result.ok:
             return result
         self._delete_enrollment(user_id)
-        self._commit()
         self._send(signals.two_factor_disabled, user_id=user_id, by="user")
+        self._commit()
         log.info("two-factor disabled user_id=%s", user_id)
         return result
 
@@ -228,8 +228,8 @@ class TwoFactorService:
         if not result.ok:
             return result
         issued = self._issue_codes(user_id, now)
-        self._commit()
         self._send(signals.backup_codes_regenerated, user_id=user_id)
+        self._commit()
         log.info("backup codes regenerated user_id=%s", user_id)
         return Result(Outcome.OK, method=result.method, backup_codes=tuple(issued))
 
@@ -243,9 +243,9 @@ class TwoFactorService:
         else:
             self._delete_enrollment(user_id)
         self._record(user_id, True, "admin", "unlock" if unlock_only else "reset", now, Client())
-        self._commit()
         if not unlock_only:
             self._send(signals.two_factor_disabled, user_id=user_id, by="admin")
+        self._commit()
         log.warning("two-factor %s by admin user_id=%s", "unlocked" if unlock_only else "reset", user_id)
         return True
 

@@ -120,7 +120,7 @@ def _unavailable(message: str) -> Response:
     """Answer 503 in the client's form; nothing was changed."""
     if wants_json():
         return json_response({"error": message}, 503, {"Retry-After": "30"})
-    return html_response("two_factor/unavailable.html", 503, error=message)
+    return html_response("two_factor/error.html", 503, title="Temporarily unavailable", error=message)
 
 
 @blueprint.errorhandler(429)
@@ -140,10 +140,11 @@ def _refuse(message: str, status: int, retry_after: int = 0, locked: bool = Fals
         if locked:
             body["locked"] = True
         return json_response(body, status, headers)
-    if request.endpoint in ("two_factor.validate", "two_factor.challenge"):
-        response = _challenge_page(message, status)
+    pending = read_pending()
+    if request.endpoint in ("two_factor.validate", "two_factor.challenge") and pending and not pending.expired:
+        response = render_challenge(error=message, status_code=status, fragment=is_htmx())
     elif not current_user.is_authenticated:
-        return _to_login()
+        response = html_response("two_factor/error.html", status, title="Request refused", error=message)
     elif is_htmx():
         response = render_panel(_panel_for_endpoint(), error=message, status_code=status)
     else:

@@ -1,0 +1,136 @@
+"""S7 backup codes and S8 the pending login, through the HTTP API."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from app.extensions import db
+from app.two_factor import codes
+from app.two_factor.models import TwoFactorBackupCode
+from tests.support import PASSWORD, Api, FrozenClock, totp_now
+from tests.test_rules_replay_throttle import pending_login
+
+# -- S7: backup codes --------------------------------------------------------------------------
+
+
+def test_backup_code_works_once(enabled: Api, clock: FrozenClock) -> None:
+    code = enabled.backup_codes[3]
+    pending_login(enabled)
+    assert enabled.post("/2fa/validate", {"code": code}).status_code == 200
+    pending_login(enabled)
+    clock.advance(5)
+    assert enabled.post("/2fa/validate", {"code": code}).status_code == 401
+
+
+def test_backup_code_input_is_normalised(enabled: Api) -> None:
+    typed = " " + enabled.backup_codes[0].lower().replace("-", " ") + " "
+    pending_login(enabled)
+    assert enabled.post("/2fa/validate", {"code": typed}).status_code == 200
+
+
+def test_only_keyed_hashes_are_stored(app, enabled: Api) -> None:
+    with app.app_context():
+        stored = {row.code_hash for row in db.session.scalars(select(TwoFactorBackupCode))}
+        keys = app.extensions["two_factor"].keys
+    assert len(stored) == 10
+    normalised = [codes.normalize(code) for code in enabled.backup_codes]
+    assert not {c for c in normalised if c} & stored
+    assert stored == {codes.keyed_hash(keys.newest_code_key.key, c) for c in normalised if c}
+
+
+def test_regenerating_invalidates_the_old_codes(enabled: Api, clock: FrozenClock) -> None:
+    old = enabled.backup_codes[0]
+    response = enabled.post("/2fa/backup-codes", {"password": PASSWORD, "code": totp_now(enabled.secret, clock)})
+    new = response.get_json()["backupCodes"]
+    pending_login(enabled)
+    assert enabled.post("/2fa/validate", {"code": old}).status_code == 401
+    clock.advance(1)
+    assert enabled.post("/2fa/validate", {"code": new[0]}).status_code == 200
+
+
+def test_codes_are_shown_once(enabled: Api, client) -> None:
+    page = client.get("/2fa/settings").get_data(as_text=True)
+    status = enabled.get("/2fa/status").get_data(as_text=True)
+    for code in enabled.backup_codes:
+        assert code not in page and code not in status
+
+
+def test_codes_are_issued_only_when_2fa_becomes_active(app, api: Api) -> None:
+    api.register()
+    api.setup()
+    with app.app_context():
+        assert db.session.scalar(select(TwoFactorBackupCode)) is None
+    assert api.get("/2fa/status").get_json()["backupCodesRemaining"] == 0
+
+
+# -- S8: the pending login ---------------------------------------------------------------------
+
+
+def test_no_protected_view_while_pending(enabled: Api, client) -> None:
+    pending_login(enabled)
+    assert client.get("/").status_code == 302
+    assert client.get("/2fa/settings").status_code == 302
+    assert enabled.get("/2fa/status").status_code == 401
+
+
+def test_pending_session_holds_only_user_id_and_time(enabled: Api, client) -> None:
+    pending_login(enabled)
+    with client.session_transaction() as session:
+        pending = session["_two_factor_pending"]
+        assert "_user_id" not in session
+    assert set(pending) <= {"user_id", "issued_at", "next", "remember"}
+
+
+def test_challenge_expires_after_ttl(enabled: Api, clock: FrozenClock) -> None:
+    pending_login(enabled)
+    clock.advance(301)
+    response = enabled.post("/2fa/validate", {"code": totp_now(enabled.secret, clock)})
+    assert response.status_code == 401 and "expired" in response.get_json()["error"]
+    assert enabled.client.get("/2fa/challenge").status_code == 302
+
+
+def test_challenge_within_ttl_succeeds(enabled: Api, clock: FrozenClock) -> None:
+    pending_login(enabled)
+    clock.advance(299)
+    assert enabled.post("/2fa/validate", {"code": totp_now(enabled.secret, clock)}).status_code == 200
+
+
+def test_session_is_re_established_after_validation(enabled: Api, clock: FrozenClock) -> None:
+    pending_login(enabled)
+    old_token = enabled.token
+    enabled.post("/2fa/validate", {"code": totp_now(enabled.secret, clock)})
+    with enabled.client.session_transaction() as session:
+        assert "_two_factor_pending" not in session
+        assert "csrf_token" not in session  # the old token died with the old session
+    assert enabled.refresh_token() != old_token
+
+
+def test_next_is_honoured_for_same_site_paths(enabled: Api, clock: FrozenClock) -> None:
+    enabled.logout()
+    enabled.refresh_token()
+    enabled.post("/login?next=/2fa/settings", {"username": "alice", "password": PASSWORD})
+    enabled.refresh_token()
+    response = enabled.post("/2fa/validate", {"code": totp_now(enabled.secret, clock)})
+    assert response.get_json()["redirect"] == "/2fa/settings"
+
+
+def test_next_to_another_site_is_ignored(enabled: Api, clock: FrozenClock) -> None:
+    for target in ("https://evil.example/", "//evil.example/", "/\\evil.example", "javascript:alert(1)"):
+        enabled.logout()
+        enabled.refresh_token()
+        enabled.post(f"/login?next={target}", {"username": "alice", "password": PASSWORD})
+        enabled.refresh_token()
+        response = enabled.post("/2fa/validate", {"code": totp_now(enabled.secret, clock)})
+        assert response.get_json()["redirect"] == "/", target
+        clock.advance(30)
+
+
+def test_browser_challenge_redirects_with_303(enabled: Api, clock: FrozenClock) -> None:
+    pending_login(enabled)
+    page = enabled.client.get("/2fa/challenge")
+    assert page.status_code == 200 and 'autocomplete="one-time-code"' in page.get_data(as_text=True)
+    response = enabled.client.post(
+        "/2fa/validate", data={"code": totp_now(enabled.secret, clock), "csrf_token": enabled.token}
+    )
+    assert response.status_code == 303 and response.location == "/"
+    assert enabled.client.get("/").status_code == 200
