@@ -10,9 +10,12 @@ from flask import Flask
 
 from app import create_app
 from app.extensions import db, limiter
+from app.models import passwords
 from tests.support import Api, FrozenClock, create_postgres_database, drop_postgres_database
 
 ENCRYPTION_KEY = Fernet.generate_key().decode()
+# Production keeps argon2's default cost; the tests hash hundreds of passwords and need it cheap.
+passwords.update(argon2__memory_cost=1024, argon2__time_cost=1, argon2__parallelism=1)
 
 
 def make_config(database_url: str, **overrides: object) -> dict[str, object]:
