@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import click
+from flask.cli import with_appcontext
 
 from .extensions import db
 from .models import User
 
 
 @click.command("create-user")
+@with_appcontext
 @click.argument("name")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 def create_user(name: str, password: str) -> None:
