@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +18,20 @@ DEV_KEYS_FILE = "dev-keys.json"
 def dev_keys(instance_path: str) -> dict[str, str]:
     """Return dev SECRET_KEY and encryption key, generated once so restarts keep secrets readable."""
     path = Path(instance_path) / DEV_KEYS_FILE
-    if path.exists():
-        return json.loads(path.read_text())
-    keys = {"SECRET_KEY": secrets.token_urlsafe(32), "TWO_FACTOR_ENCRYPTION_KEYS": Fernet.generate_key().decode()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Created 0600 from the start: the key never sits world-readable, not even for an instant.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(keys, handle)
-    return keys
+    if not path.exists():
+        keys = {"SECRET_KEY": secrets.token_urlsafe(32), "TWO_FACTOR_ENCRYPTION_KEYS": Fernet.generate_key().decode()}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Written 0600 to a private temporary file, then linked into place: the key is never
+        # world-readable, and of two processes starting at once the first link wins.
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".dev-keys-")
+        try:
+            with os.fdopen(fd, "w") as handle:
+                json.dump(keys, handle)
+            with contextlib.suppress(FileExistsError):
+                os.link(temporary, path)
+        finally:
+            os.unlink(temporary)
+    return json.loads(path.read_text())
 
 
 def load(instance_path: str) -> dict[str, Any]:
