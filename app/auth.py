@@ -40,7 +40,7 @@ def home() -> str:
 @blueprint.route("/register", methods=["GET", "POST"])
 @limiter.limit(_rate_limit, methods=["POST"])
 def register() -> Response | str:
-    if request.method == "GET":
+    if request.method != "POST":
         return render_template("auth/register.html")
     fields = read_fields("username", "password")
     username, password = fields["username"].strip(), fields["password"]
@@ -65,7 +65,7 @@ def register() -> Response | str:
 @blueprint.route("/login", methods=["GET", "POST"])
 @limiter.limit(_rate_limit, methods=["POST"])
 def login() -> Response | str:
-    if request.method == "GET":
+    if request.method != "POST":
         return render_template("auth/login.html", next=request.args.get("next", ""))
     fields = read_fields("username", "password")
     user = db.session.scalar(db.select(User).filter_by(username=fields["username"].strip()))
