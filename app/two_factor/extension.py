@@ -9,6 +9,8 @@ from typing import Any
 
 from flask import Flask, current_app, session, url_for
 from flask_login import current_user, logout_user
+from sqlalchemy import MetaData
+from sqlalchemy.types import TypeDecorator
 
 from .crypto import KeyRing
 from .models import tables
@@ -23,6 +25,11 @@ DEFAULTS: dict[str, Any] = {
     "TWO_FACTOR_RATE_LIMIT": "30 per minute",
     "TWO_FACTOR_LOGIN_REDIRECT": "/",
     "TWO_FACTOR_ENCRYPTION_KEYS": None,
+    # Endpoints (fnmatch patterns) that the ``required`` option never blocks, besides the
+    # blueprint's own routes and the login view.
+    "TWO_FACTOR_ENFORCE_EXEMPT": ("static", "*.static", "login", "*.login", "logout", "*.logout"),
+    # The layout every 2FA page extends; None means the host's base.html, else our own layout.
+    "TWO_FACTOR_BASE_TEMPLATE": None,
 }
 PENDING_KEY = "_two_factor_pending"
 
@@ -56,6 +63,7 @@ class State:
     find_user: Callable[[str], Any]
     clock: Callable[[], datetime]
     limiter: Any
+    required: Callable[[Any], bool] | None = None
 
     def service(self) -> TwoFactorService:
         """Return a service bound to this request's database session."""
@@ -65,10 +73,20 @@ class State:
 class TwoFactor:
     """Adds TOTP two-factor authentication to a Flask-Login app.
 
-    ``db`` is the host's Flask-SQLAlchemy object; ``check_password(user, password)`` verifies a
-    password; ``load_user(user_id)`` loads a user by ``get_id()`` (default: Flask-Login's
-    user loader); ``display_name(user)`` labels the authenticator entry; ``find_user(text)``
-    resolves the USER argument of the CLI (default: ``load_user``).
+    Every option is a keyword; only ``check_password`` is required:
+
+    - ``db``: the host's Flask-SQLAlchemy object (default: the one bound to the app).
+    - ``check_password(user, password) -> bool``: verify a password (disable and regenerate ask for it).
+    - ``load_user(user_id: str) -> user | None``: load a user by ``get_id()`` (default: Flask-Login's
+      ``user_loader``).
+    - ``display_name(user) -> str``: the account label in the authenticator app (default: the user's
+      ``email``, ``username`` or ``name``, else the id).
+    - ``find_user(text) -> user | None``: resolve the USER argument of ``flask two-factor`` (default:
+      ``load_user``).
+    - ``required(user) -> bool``: users for whom 2FA is mandatory (e.g. admins); while they have not
+      enabled it, every page outside ``TWO_FACTOR_ENFORCE_EXEMPT`` sends them to the settings page.
+    - ``limiter``: the host's Flask-Limiter (default: the app's, else a new one).
+    - ``clock() -> datetime``: aware UTC now (tests freeze it).
     """
 
     def __init__(
@@ -82,6 +100,7 @@ class TwoFactor:
         find_user: Callable[[str], Any] | None = None,
         limiter: Any = None,
         clock: Callable[[], datetime] | None = None,
+        required: Callable[[Any], bool] | None = None,
     ) -> None:
         self.db = db
         self.check_password = check_password
@@ -90,6 +109,7 @@ class TwoFactor:
         self.find_user = find_user
         self.limiter = limiter
         self.clock = clock or _utcnow
+        self.required = required
         if app is not None:
             self.init_app(app)
 
@@ -100,10 +120,7 @@ class TwoFactor:
         db = self.db if self.db is not None else app.extensions.get("sqlalchemy")
         load_user = self._require_prerequisites(app, db)
         keys = self._key_ring(app)
-        for table in tables:
-            # Copying the tables into the host's metadata lets create_all and Alembic see them.
-            if table.name not in db.metadata.tables:
-                table.to_metadata(db.metadata)
+        _copy_tables(db.metadata)
         app.extensions["two_factor"] = State(
             db=db,
             keys=keys,
@@ -118,11 +135,17 @@ class TwoFactor:
             find_user=self.find_user or load_user,
             clock=self.clock,
             limiter=self._limiter(app),
+            required=self.required,
         )
-        from . import cli, views
+        from . import cli, enforce, views
 
         app.register_blueprint(views.blueprint, url_prefix=app.config["TWO_FACTOR_URL_PREFIX"])
         app.cli.add_command(cli.two_factor_cli)
+        # two_factor/base.html picks its layout, and says why a user was sent to set up 2FA, with these.
+        app.jinja_env.globals["two_factor_base_template"] = base_template
+        app.jinja_env.globals["two_factor_setup_required"] = enforce.needs_setup
+        if self.required is not None:
+            app.before_request(enforce.enforce_required)
 
     def _require_prerequisites(self, app: Flask, db: Any) -> Callable[[str], Any]:
         """Fail at start-up, not at the first request, when the host lacks a prerequisite."""
@@ -135,6 +158,8 @@ class TwoFactor:
             raise ConfigurationError("TwoFactor needs Flask-SQLAlchemy: pass db= or call db.init_app(app) first.")
         if self.check_password is None:
             raise ConfigurationError("TwoFactor needs check_password=callable(user, password) -> bool.")
+        if self.required is not None and not callable(self.required):
+            raise ConfigurationError("TwoFactor's required= must be a callable(user) -> bool.")
         load_user = self.load_user or login_manager._user_callback
         if load_user is None:
             raise ConfigurationError(
@@ -192,6 +217,27 @@ class TwoFactor:
             "remember": bool(remember),
         }
         return url_for("two_factor.challenge")
+
+
+def _copy_tables(metadata: MetaData) -> None:
+    """Copy the product's tables into the host's metadata, so create_all and Alembic see them.
+
+    The copies are used only for DDL (the product maps its own tables), so they carry the plain types
+    the database stores: an autogenerated revision then needs ``sa`` alone, no import of this package.
+    """
+    for table in tables:
+        if table.name in metadata.tables:
+            continue
+        copy = table.to_metadata(metadata)
+        for column in copy.columns:
+            if isinstance(column.type, TypeDecorator):
+                column.type = column.type.impl_instance
+
+
+def base_template() -> Any:
+    """Return the layout two_factor/base.html extends: the configured one, the host's base.html, or ours."""
+    configured = current_app.config["TWO_FACTOR_BASE_TEMPLATE"]
+    return current_app.jinja_env.get_or_select_template(configured or ["base.html", "two_factor/_layout.html"])
 
 
 def state() -> State:
