@@ -1,37 +1,18 @@
-"""Helpers for the tests under real conditions: cheap password hashing, pending logins, row snapshots."""
+"""Helpers for the tests under real conditions: pending logins released together, row snapshots."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import pytest
 from flask import Flask
-from passlib.context import CryptContext
 from sqlalchemy import select, text
 
 from app.extensions import db
 from app.two_factor.models import TwoFactorAttempt, TwoFactorBackupCode, TwoFactorSecret
 from tests.support import PASSWORD, Api
-
-# The same scheme as the demo host, at the lowest cost: these tests are about the second factor,
-# and 185 ms of argon2 per password step would dominate them.
-CHEAP_PASSWORDS = CryptContext(
-    schemes=["argon2"], argon2__memory_cost=1024, argon2__time_cost=1, argon2__parallelism=1
-)
-
-
-@pytest.fixture
-def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Hash (and dummy-verify) demo passwords with a cheap argon2 for the duration of a test."""
-    import app.auth
-    import app.models
-
-    monkeypatch.setattr(app.models, "passwords", CHEAP_PASSWORDS)
-    monkeypatch.setattr(app.auth, "passwords", CHEAP_PASSWORDS)
-    yield
 
 
 def pending_client(app: Flask, username: str = "alice", password: str = PASSWORD) -> Api:
@@ -48,9 +29,7 @@ def pending_clients(app: Flask, count: int, username: str = "alice") -> list[Api
     return [pending_client(app, username) for _ in range(count)]
 
 
-def release_together(
-    clients: list[Api], action: Callable[[Api], Any], timeout: float = 60
-) -> list[Any]:
+def release_together(clients: list[Api], action: Callable[[Api], Any], timeout: float = 60) -> list[Any]:
     """Run ``action(client)`` in one thread per client, all released at once by a barrier."""
     barrier = threading.Barrier(len(clients))
 
@@ -79,10 +58,7 @@ SNAPSHOT_TABLES = ("users", "two_factor_secrets", "two_factor_backup_codes", "tw
 def snapshot(app: Flask, tables: tuple[str, ...] = SNAPSHOT_TABLES) -> dict[str, list[tuple[Any, ...]]]:
     """Return every row of ``tables``, sorted, so two snapshots compare equal iff nothing changed."""
     with app.app_context(), db.engine.connect() as conn:
-        return {
-            table: sorted(tuple(row) for row in conn.execute(text(f"SELECT * FROM {table}")))
-            for table in tables
-        }
+        return {table: sorted(tuple(row) for row in conn.execute(text(f"SELECT * FROM {table}"))) for table in tables}
 
 
 def counts(app: Flask, user_id: str) -> dict[str, Any]:
@@ -94,9 +70,7 @@ def counts(app: Flask, user_id: str) -> dict[str, Any]:
             select(TwoFactorAttempt.success, TwoFactorAttempt.method).where(TwoFactorAttempt.user_id == user_id)
         ).all()
         unused = db.session.scalar(
-            select(db.func.count()).where(
-                TwoFactorBackupCode.user_id == user_id, TwoFactorBackupCode.used_at.is_(None)
-            )
+            select(db.func.count()).where(TwoFactorBackupCode.user_id == user_id, TwoFactorBackupCode.used_at.is_(None))
         )
         return {
             "failed_attempts": row.failed_attempts,

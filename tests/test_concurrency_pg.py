@@ -13,15 +13,13 @@ import pytest
 from flask import Flask
 
 from app.two_factor import throttle, totp
-from tests.helpers_real import cheap_passwords, counts, pending_clients, release_together, user_id_of
+from tests.helpers_real import counts, pending_clients, release_together, user_id_of
 from tests.support import Api, FrozenClock, totp_now
 
 pytestmark = pytest.mark.postgres
 
 THREADS = 24
 ROUNDS = 10
-
-__all__ = ["cheap_passwords"]  # the fixture is used by name
 
 
 @pytest.fixture
@@ -36,7 +34,7 @@ def config_overrides() -> dict[str, object]:
 
 
 @pytest.fixture
-def alice(cheap_passwords: None, app: Flask, enabled: Api) -> str:
+def alice(app: Flask, enabled: Api) -> str:
     """Alice has 2FA on; return her user id."""
     with app.app_context():
         return user_id_of("alice")
