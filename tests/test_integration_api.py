@@ -66,6 +66,15 @@ def test_every_signal_documents_its_arguments() -> None:
         assert lines[index - 1].startswith("#:") and "Keyword arguments: ``user_id``" in lines[index - 1], name
 
 
+def test_integration_guide_documents_every_config_key_and_signal() -> None:
+    from flask_two_factor import signals
+    from flask_two_factor.extension import DEFAULTS
+
+    guide = (REPO / "docs" / "integration.md").read_text()
+    for name in [*DEFAULTS, *signals.__all__]:
+        assert f"`{name}`" in guide, name
+
+
 # -- init_app fails early and clearly ----------------------------------------------------------
 
 
