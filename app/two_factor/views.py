@@ -120,7 +120,11 @@ def _unavailable(message: str) -> Response:
     """Answer 503 in the client's form; nothing was changed."""
     if wants_json():
         return json_response({"error": message}, 503, {"Retry-After": "30"})
-    return html_response("two_factor/error.html", 503, title="Temporarily unavailable", error=message)
+    # Rendered without the context processors: Flask-Login's loads current_user from the database,
+    # which may be what just failed (the page would turn into a 500).
+    page = current_app.jinja_env.get_template("two_factor/error.html")
+    body = page.render(title="Temporarily unavailable", error=message)
+    return Response(body, 503, {"Vary": "HX-Request, Accept"}, mimetype="text/html")
 
 
 @blueprint.errorhandler(429)
