@@ -140,6 +140,7 @@ class TwoFactor:
         from . import cli, enforce, views
 
         app.register_blueprint(views.blueprint, url_prefix=app.config["TWO_FACTOR_URL_PREFIX"])
+        _limit_posts(app.extensions["two_factor"].limiter, views.blueprint)
         app.cli.add_command(cli.two_factor_cli)
         # two_factor/base.html picks its layout, and says why a user was sent to set up 2FA, with these.
         app.jinja_env.globals["two_factor_base_template"] = base_template
@@ -238,6 +239,14 @@ def base_template() -> Any:
     """Return the layout two_factor/base.html extends: the configured one, the host's base.html, or ours."""
     configured = current_app.config["TWO_FACTOR_BASE_TEMPLATE"]
     return current_app.jinja_env.get_or_select_template(configured or ["base.html", "two_factor/_layout.html"])
+
+
+def _limit_posts(limiter: Any, blueprint: Any) -> None:
+    """Put the per-IP limit (TWO_FACTOR_RATE_LIMIT) on every POST of the blueprint, once per limiter."""
+    if getattr(limiter, "_two_factor_limited", False):
+        return
+    limiter.limit(lambda: str(current_app.config["TWO_FACTOR_RATE_LIMIT"]), methods=["POST"])(blueprint)
+    limiter._two_factor_limited = True
 
 
 def state() -> State:
