@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from flask import Flask
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect
 
@@ -11,6 +16,7 @@ from app.extensions import db
 from tests.conftest import make_config
 
 TABLES = {"users", "two_factor_secrets", "two_factor_backup_codes", "two_factor_attempts", "alembic_version"}
+MIGRATIONS = str(ROOT / "migrations")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -18,33 +24,30 @@ def backend(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
-def test_upgrade_from_empty_creates_every_table(database_url: str) -> None:
+@pytest.fixture
+def migrated(database_url: str) -> Iterator[Flask]:
+    """An app whose empty database was brought to head by the migrations alone."""
     app = create_app(make_config(database_url))
     with app.app_context():
         db.drop_all()
         db.session.execute(db.text("DROP TABLE IF EXISTS alembic_version"))
         db.session.commit()
-        upgrade(directory=str(ROOT / "migrations"))
-        assert set(inspect(db.engine).get_table_names()) == TABLES
-        downgrade(directory=str(ROOT / "migrations"), revision="base")
-        assert set(inspect(db.engine).get_table_names()) == {"alembic_version"}
-        db.session.execute(db.text("DROP TABLE alembic_version"))
-        db.session.commit()
-
-
-def test_models_match_the_migration(database_url: str) -> None:
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-
-    app = create_app(make_config(database_url))
-    with app.app_context():
-        db.drop_all()
+        upgrade(directory=MIGRATIONS)
+        yield app
         db.session.execute(db.text("DROP TABLE IF EXISTS alembic_version"))
         db.session.commit()
-        upgrade(directory=str(ROOT / "migrations"))
-        with db.engine.connect() as connection:
-            diff = compare_metadata(MigrationContext.configure(connection), db.metadata)
-        downgrade(directory=str(ROOT / "migrations"), revision="base")
-        db.session.execute(db.text("DROP TABLE alembic_version"))
-        db.session.commit()
-    assert diff == []
+        db.drop_all()
+
+
+def test_upgrade_from_empty_creates_every_table(migrated: Flask) -> None:
+    assert set(inspect(db.engine).get_table_names()) == TABLES
+
+
+def test_downgrade_removes_every_table(migrated: Flask) -> None:
+    downgrade(directory=MIGRATIONS, revision="base")
+    assert set(inspect(db.engine).get_table_names()) == {"alembic_version"}
+
+
+def test_models_match_the_migration(migrated: Flask) -> None:
+    with db.engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), db.metadata) == []
