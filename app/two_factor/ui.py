@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Response
@@ -9,9 +10,31 @@ from flask_login import current_user
 
 from .extension import state
 from .pending import read_pending
-from .responses import html_response
+from .responses import html_response, is_htmx
 
 PANELS = {"status": "two_factor/_status.html", "setup": "two_factor/_setup.html", "codes": "two_factor/_codes.html"}
+
+# Checked in order: Edge and Opera also say "Chrome", Chrome also says "Safari".
+_BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"),
+             ("Chromium/", "Chromium"), ("Version/", "Safari"))
+_SYSTEMS = (("Android", "Android"), ("iPhone", "iOS"), ("iPad", "iPadOS"), ("Windows", "Windows"),
+            ("Mac OS X", "macOS"), ("CrOS", "ChromeOS"), ("Linux", "Linux"))
+
+
+def describe_browser(user_agent: str | None) -> str:
+    """Return a short name for a User-Agent, such as "Chrome 131 on Linux"; the raw string if unknown."""
+    if not user_agent:
+        return "Unknown"
+    browser = next(((token, label) for token, label in _BROWSERS if token in user_agent), None)
+    if browser is None:
+        return user_agent[:40] + ("…" if len(user_agent) > 40 else "")
+    token, name = browser
+    system = next((label for marker, label in _SYSTEMS if marker in user_agent), None)
+    version = re.search(re.escape(token) + r"(\d+)", user_agent)
+    if "Headless" in user_agent:
+        name = f"Headless {name}"
+    text = f"{name} {version.group(1)}" if version else name
+    return f"{text} on {system}" if system else text
 
 
 def _context(**extra: Any) -> dict[str, Any]:
@@ -21,12 +44,16 @@ def _context(**extra: Any) -> dict[str, Any]:
     user_id = str(current_user.get_id())
     current = service.status(user_id)
     enrollment = extra.pop("enrollment", None)
+    account = ext.display_name(current_user)
     if enrollment is None and current.pending:
-        enrollment = service.pending_enrollment(user_id, ext.display_name(current_user))
+        enrollment = service.pending_enrollment(user_id, account)
     return {
         "status": current,
         "enrollment": enrollment,
         "attempts": service.recent_attempts(user_id),
+        "account_name": account,
+        "describe_browser": describe_browser,
+        "swapped": is_htmx(),
         **extra,
     }
 
@@ -55,4 +82,4 @@ def render_challenge(status_code: int = 200, fragment: bool = False, **extra: An
     """Return the login challenge page, or just its form for htmx."""
     template = "two_factor/_challenge_form.html" if fragment else "two_factor/challenge.html"
     pending = read_pending()
-    return html_response(template, status_code, pending=pending, **extra)
+    return html_response(template, status_code, pending=pending, swapped=fragment, **extra)
