@@ -351,11 +351,11 @@ def _challenge_refused(message: str, status: int) -> Response:
 
 
 def _challenge_page(message: str, status: int) -> Response:
-    """Show the challenge again with a message, or the login page once nothing is pending."""
+    """Show the challenge again with a message; once nothing is pending, the message and a way back."""
     pending = read_pending()
     if pending is None or pending.expired:
+        # Said on the page (a redirect to the login page would lose why): expired, or never started.
         clear_pending()
-        return _to_login()
     return render_challenge(error=message, status_code=status, fragment=is_htmx())
 
 
