@@ -42,7 +42,10 @@ def is_htmx() -> bool:
 def read_fields(*names: str) -> dict[str, str]:
     """Return the named string fields of a form or JSON object body ('' when absent)."""
     if request.is_json:
-        data = request.get_json(silent=True)
+        try:
+            data = request.get_json(silent=True)
+        except RecursionError:  # e.g. "[" * 2000: deeper than json.loads goes, and silent misses it
+            data = None
         if not isinstance(data, dict):
             raise BadInput("The request body must be a JSON object.")
     else:
@@ -54,10 +57,20 @@ def read_fields(*names: str) -> dict[str, str]:
             value = ""
         if not isinstance(value, str):
             raise BadInput(f"The field '{name}' must be a string.")
-        if "\x00" in value:
+        # NUL, and lone surrogates (legal in JSON as "\ud800", but not encodable: the database
+        # driver and the password hasher would raise, a 500).
+        if "\x00" in value or not _encodable(value):
             raise BadInput(f"The field '{name}' contains a character that is not allowed.")
         fields[name] = value
     return fields
+
+
+def _encodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def json_response(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -12,6 +12,7 @@ from flask import Blueprint, Response, current_app, request, session, url_for
 from flask_login import current_user, login_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from .crypto import SecretUnreadable
 from .extension import state
@@ -87,6 +88,17 @@ def _headers(response: Response) -> Response:
 @blueprint.errorhandler(BadInput)
 def _bad_input(error: BadInput) -> Response:
     return _refuse(error.message, 400)
+
+
+@blueprint.errorhandler(RequestEntityTooLarge)
+def _too_large(error: RequestEntityTooLarge) -> Response:
+    # Over MAX_CONTENT_LENGTH (JSON clients got Werkzeug's HTML page). The body cannot be read, so
+    # no page that looks at the form may be rendered: JSON, or the standalone error page.
+    message = "The request is too large."
+    if wants_json():
+        return json_response({"error": message}, 413)
+    page = current_app.jinja_env.get_template("two_factor/error.html")
+    return Response(page.render(title="Request refused", error=message), 413, mimetype="text/html")
 
 
 @blueprint.errorhandler(CSRFError)
