@@ -174,6 +174,7 @@ def test_per_account_throttle_holds_across_workers_and_ips(server: LiveServer) -
     assert late.status == 429
     failed_attempts, _, failures, _ = secret_row(server, "bob")
     assert (failed_attempts, failures) == (12, 1)
+    assert secret not in server.log() and PASSWORD not in server.log()
 
 
 def test_one_code_across_workers_logs_in_exactly_once(server: LiveServer) -> None:
@@ -189,6 +190,9 @@ def test_one_code_across_workers_logs_in_exactly_once(server: LiveServer) -> Non
     assert [client.get("/2fa/status").status for client in clients].count(200) == 1
     _, _, _, successes = secret_row(server, "carol")
     assert successes == 2  # the setup confirmation and the one login
+    # The server's own log (INFO, access log) never shows a secret or a password.
+    log = server.log()
+    assert secret not in log and PASSWORD not in log and "otpauth://" not in log
 
 
 def _window_codes(secret: str) -> set[str]:
