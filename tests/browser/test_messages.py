@@ -1,0 +1,108 @@
+"""Errors and notices appear where the person looks, in a live region, with JavaScript on or off."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.steps import (
+    answer_challenge,
+    enabled_user,
+    log_in,
+    next_code,
+    register,
+    start_setup,
+    submit_setup_code,
+    wrong_code,
+)
+from tests.browser.support import ErrorGuard, LiveServer
+
+pytestmark = pytest.mark.browser
+
+
+
+def test_wrong_setup_code_is_shown_beside_the_field(any_page: Page, server: LiveServer, guard: ErrorGuard) -> None:
+    guard.expect_status(400)
+    register(any_page, server, "carol")
+    secret = start_setup(any_page)
+    submit_setup_code(any_page, wrong_code(secret))
+    region = any_page.locator("#tf-verify-messages")
+    expect(region).to_have_attribute("aria-live", "polite")
+    expect(region.get_by_role("alert")).to_have_text("That code is not correct.")
+    field = any_page.get_by_label("Enter the 6-digit code the app shows")
+    expect(field).to_have_attribute("aria-invalid", "true")
+    expect(field).to_be_focused()
+    expect(any_page.locator("img.tf-qr")).to_be_visible()  # still the setup panel, same secret
+    assert " ".join(any_page.locator("#tf-secret").inner_text().split()).replace(" ", "") == secret
+
+
+def test_wrong_code_at_sign_in_then_the_wait(any_page: Page, server: LiveServer, guard: ErrorGuard) -> None:
+    guard.expect_status(401, 429)
+    secret, _ = enabled_user(server, "dave")
+    log_in(any_page, server, "dave")
+    answer_challenge(any_page, wrong_code(secret))
+    alert = any_page.locator("#tf-code-messages").get_by_role("alert")
+    expect(alert).to_have_text("That code is not correct.")
+    answer_challenge(any_page, next_code(secret))  # at once: the throttle refuses even a right code
+    expect(alert).to_have_text(re.compile(r"Too many attempts\. Try again in \d+ seconds?\."))
+    time.sleep(2.1)
+    answer_challenge(any_page, next_code(secret))
+    expect(any_page).to_have_url(server("/"))
+
+
+def test_backup_code_field_stays_after_a_wrong_backup_code(
+    any_page: Page, server: LiveServer, guard: ErrorGuard
+) -> None:
+    guard.expect_status(401)
+    enabled_user(server, "erin")
+    log_in(any_page, server, "erin")
+    any_page.get_by_role("link", name="Use a backup code instead").click()
+    answer_challenge(any_page, "AAAA-BBBB-CCCC-DDDD")
+    expect(any_page.locator("#tf-code-messages").get_by_role("alert")).to_have_text("That code is not correct.")
+    expect(any_page.get_by_label("Backup code", exact=True)).to_be_visible()
+    expect(any_page.get_by_role("link", name="Use a code from your authenticator app instead")).to_be_visible()
+
+
+# The pending login's age is counted from a whole second, so a 1-s TTL could end before the page loads.
+@pytest.mark.parametrize("server_overrides", [{"TWO_FACTOR_CHALLENGE_TTL": 2}])
+def test_expired_sign_in_says_so_and_leads_back(any_page: Page, server: LiveServer, guard: ErrorGuard) -> None:
+    guard.expect_status(401)
+    secret, _ = enabled_user(server, "frank")
+    log_in(any_page, server, "frank")
+    expect(any_page).to_have_url(server("/2fa/challenge"))
+    time.sleep(2.2)
+    answer_challenge(any_page, next_code(secret))
+    expect(any_page.get_by_role("alert")).to_have_text("Your sign-in expired. Sign in again.")
+    expect(any_page.get_by_label("6-digit code")).to_have_count(0)
+    any_page.get_by_role("link", name="Sign in again").click()
+    expect(any_page).to_have_url(server("/login"))
+
+
+def test_wrong_password_on_disable_reopens_that_form(any_page: Page, server: LiveServer, guard: ErrorGuard) -> None:
+    guard.expect_status(400)
+    secret, _ = enabled_user(server, "gina")
+    log_in(any_page, server, "gina")
+    answer_challenge(any_page, next_code(secret))
+    expect(any_page).to_have_url(server("/"))
+    any_page.goto(server("/2fa/settings"))
+    any_page.get_by_text("Turn off two-factor authentication").click()
+    any_page.locator("#disable-password").fill("not the password")
+    any_page.locator("#disable-code").fill(wrong_code(secret))
+    any_page.get_by_role("button", name="Turn off", exact=True).click()
+    expect(any_page.locator("#disable-messages").get_by_role("alert")).to_have_text(
+        "The password or code is not correct."
+    )
+    expect(any_page.locator("#disable-password")).to_be_focused()
+    expect(any_page.locator("#tf-status .tf-badge")).to_have_text("On")
+
+
+def test_setup_can_be_cancelled(any_page: Page, server: LiveServer) -> None:
+    register(any_page, server, "hana")
+    start_setup(any_page)
+    any_page.get_by_role("button", name="Cancel setup").click()
+    expect(any_page.locator("#tf-status .tf-badge")).to_have_text("Off")
+    any_page.reload()
+    expect(any_page.locator("#tf-status .tf-badge")).to_have_text("Off")
