@@ -106,3 +106,12 @@ def test_setup_can_be_cancelled(any_page: Page, server: LiveServer) -> None:
     expect(any_page.locator("#tf-status .tf-badge")).to_have_text("Off")
     any_page.reload()
     expect(any_page.locator("#tf-status .tf-badge")).to_have_text("Off")
+
+
+def test_a_server_failure_is_said_in_the_panel(page: Page, server: LiveServer, guard: ErrorGuard) -> None:
+    guard.expect_status(503)
+    register(page, server, "iris")
+    page.route(server("/2fa/setup"), lambda route: route.fulfill(status=503, body="unavailable"))
+    page.get_by_role("button", name="Set up two-factor authentication").click()
+    expect(page.locator("#tf-status").get_by_role("alert")).to_contain_text("nothing was changed")
+    expect(page.locator("#tf-status .tf-badge")).to_have_text("Off")

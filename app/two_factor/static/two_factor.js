@@ -33,6 +33,25 @@
     );
   });
 
+  // htmx swaps 2xx and 4xx answers; a 5xx or a lost connection would otherwise change nothing on screen.
+  function showFailure(elt, text) {
+    var panel = elt && elt.closest ? elt.closest(".tf-panel") : null;
+    var region = panel ? panel.querySelector(".tf-messages") : null;
+    if (!region) { return; }
+    var message = document.createElement("p");
+    message.className = "tf-error";
+    message.setAttribute("role", "alert");
+    message.textContent = text;
+    region.replaceChildren(message);
+  }
+
+  document.addEventListener("htmx:responseError", function (event) {
+    showFailure(event.detail.elt, "Something went wrong on our side, and nothing was changed. Try again in a minute.");
+  });
+  document.addEventListener("htmx:sendError", function (event) {
+    showFailure(event.detail.elt, "The server could not be reached. Check your connection and try again.");
+  });
+
   // The codes are shown once: ask before the page is left without confirming they were saved.
   window.addEventListener("beforeunload", function (event) {
     var saved = document.getElementById("tf-saved");
