@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
-from tests.browser.support import ErrorGuard, LiveServer, launch_chromium, serve
+from tests.browser.support import ErrorGuard, LiveServer, launch_chromium, missing_chromium, serve
 
 DESKTOP = {"width": 1280, "height": 900}
 
@@ -17,11 +17,11 @@ DESKTOP = {"width": 1280, "height": 900}
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     """One Chromium for the whole run; a missing /usr/bin/chromium fails every test, never skips."""
+    problem = missing_chromium()
+    if problem:
+        pytest.fail(problem, pytrace=False)
     with sync_playwright() as playwright:
-        try:
-            chromium = launch_chromium(playwright)
-        except RuntimeError as error:
-            pytest.fail(str(error), pytrace=False)
+        chromium = launch_chromium(playwright)
         yield chromium
         chromium.close()
 

@@ -46,13 +46,21 @@ FAILED_LOAD = re.compile(
 )
 
 
+def missing_chromium() -> str | None:
+    """Return why Debian's Chromium cannot be used, or None if it is there."""
+    if CHROMIUM.exists():
+        return None
+    return (
+        f"{CHROMIUM} is missing: the browser tests need Debian's Chromium (apt-get install chromium); "
+        "they never download a browser."
+    )
+
+
 def launch_chromium(playwright: Playwright) -> Browser:
     """Start Debian's Chromium; never a downloaded browser."""
-    if not CHROMIUM.exists():
-        raise RuntimeError(
-            f"{CHROMIUM} is missing: the browser tests need Debian's Chromium (apt-get install chromium); "
-            "they never download a browser."
-        )
+    problem = missing_chromium()
+    if problem:
+        raise RuntimeError(problem)
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
 
 
