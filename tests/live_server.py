@@ -92,6 +92,47 @@ class LiveServer:
 
 
 @contextlib.contextmanager
+def gunicorn(
+    app_spec: str,
+    env: dict[str, str],
+    database_url: str,
+    workers: int = 2,
+    access_log: bool = True,
+    ready_path: str = "/login",
+) -> Iterator[LiveServer]:
+    """Serve ``app_spec`` (e.g. ``wsgi:app``) with gunicorn on a free port; stop it on exit."""
+    log_file = tempfile.NamedTemporaryFile(prefix="gunicorn-", suffix=".log", delete=False)  # noqa: SIM115
+    process = None
+    try:
+        port = free_port()
+        command = [
+            str(VENV_BIN / "gunicorn"),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--graceful-timeout",
+            "5",
+        ]
+        if access_log:
+            command += ["--access-logfile", "-", "--access-logformat", 'ACCESS pid=%(p)s "%(r)s" %(s)s']
+        process = subprocess.Popen([*command, app_spec], cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+        server = LiveServer("127.0.0.1", port, database_url, env, process, Path(log_file.name))
+        _wait_ready(server, workers, ready_path)
+        yield server
+    finally:
+        if process is not None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        log_file.close()
+        Path(log_file.name).unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
 def live_server(
     redis_url: str,
     workers: int = 2,
@@ -102,8 +143,6 @@ def live_server(
     """Create a fresh PostgreSQL database, migrate it with ``flask db upgrade``, serve it with gunicorn."""
     require_redis(redis_url)
     database_url = create_postgres_database()
-    log_file = tempfile.NamedTemporaryFile(prefix="gunicorn-", suffix=".log", delete=False)  # noqa: SIM115
-    process = None
     try:
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -118,36 +157,13 @@ def live_server(
             **(extra_env or {}),
         }
         flask_cli(env, "db", "upgrade")
-        port = free_port()
-        command = [
-            str(VENV_BIN / "gunicorn"),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(workers),
-            "--graceful-timeout",
-            "5",
-        ]
-        if access_log:
-            command += ["--access-logfile", "-", "--access-logformat", 'ACCESS pid=%(p)s "%(r)s" %(s)s']
-        process = subprocess.Popen([*command, "wsgi:app"], cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
-        server = LiveServer("127.0.0.1", port, database_url, env, process, Path(log_file.name))
-        _wait_ready(server, workers)
-        yield server
+        with gunicorn("wsgi:app", env, database_url, workers, access_log) as server:
+            yield server
     finally:
-        if process is not None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        log_file.close()
-        Path(log_file.name).unlink(missing_ok=True)
         drop_postgres_database(database_url)
 
 
-def _wait_ready(server: LiveServer, workers: int, limit: float = 60) -> None:
+def _wait_ready(server: LiveServer, workers: int, path: str, limit: float = 60) -> None:
     """Wait until gunicorn answers and every worker has booted; raise if it dies or never comes up."""
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
@@ -156,7 +172,7 @@ def _wait_ready(server: LiveServer, workers: int, limit: float = 60) -> None:
         booted = server.log().count("Booting worker with pid")
         try:
             with contextlib.closing(http.client.HTTPConnection(server.base_host, server.port, timeout=2)) as conn:
-                conn.request("GET", "/login")
+                conn.request("GET", path)
                 if conn.getresponse().status == 200 and booted >= workers:
                     return
         except OSError:

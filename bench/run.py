@@ -1,0 +1,580 @@
+"""Benchmarks for DESIGN.md §8. Run: .venv/bin/python bench/run.py [--quick]
+
+Needs the PostgreSQL server (127.0.0.1:5432) and Redis (127.0.0.1:6379, database 14 is flushed).
+
+(a) POST /2fa/validate under gunicorn on PostgreSQL vs a bare Flask endpoint doing one SELECT,
+    same server, same database, same worker count, same load generator, in the same run.
+    What is measured for validate is the real success path of a login challenge: every request
+    carries a pending-login session (made beforehand by a real password step over HTTP, not timed)
+    and the user's current TOTP code, and ends logged in (200). Each user can pass once per 30 s
+    step (replay guard), so every request belongs to a different user. The per-IP limit stays on,
+    with Redis storage and a limit too high to trigger, so its cost is included. The users'
+    password hashes use a cheap argon2 cost so that preparing thousands of pending logins is fast;
+    the password step is not part of what is timed.
+(b) The cost of checking a wrong backup code: our check (normalise + one HMAC-SHA256 per configured
+    key) next to the original design's loop of 10 bcrypt (cost 10) comparisons, and the whole
+    in-process request with 10 codes stored and with 100,000 codes of other users in the table.
+(c) POST /2fa/setup p50 in-process (Flask test client, SQLite).
+(d) GET /2fa/settings p50 in-process, and the page weight with every asset it loads (htmx included).
+(e) RSS over 10^5 in-process POST /2fa/validate requests: cycles of one success, one wrong code,
+    seven throttled attempts and one malformed input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import logging
+import re
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+# A root handler first, so create_app keeps its hands off logging; WARNING keeps per-failure INFO lines quiet.
+logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+import bcrypt  # noqa: E402
+import pyotp  # noqa: E402
+from cryptography.fernet import Fernet  # noqa: E402
+from passlib.context import CryptContext  # noqa: E402
+from sqlalchemy import create_engine, event, insert, text  # noqa: E402
+
+from app import create_app  # noqa: E402
+from app.extensions import db, limiter  # noqa: E402
+from app.models import User  # noqa: E402
+from app.two_factor import codes, totp  # noqa: E402
+from app.two_factor.crypto import KeyRing  # noqa: E402
+from app.two_factor.extension import PENDING_KEY  # noqa: E402
+from app.two_factor.models import TwoFactorBackupCode, TwoFactorSecret  # noqa: E402
+from app.two_factor.service import parse_code  # noqa: E402
+from tests.live_server import HttpClient, LiveServer, gunicorn, live_server  # noqa: E402
+from tests.support import PASSWORD, FrozenClock, totp_now  # noqa: E402
+
+REDIS_URL = "redis://127.0.0.1:6379/14"
+CHEAP_HASHES = CryptContext(schemes=["argon2"], argon2__memory_cost=1024, argon2__time_cost=1, argon2__parallelism=1)
+
+
+@dataclass
+class Row:
+    name: str
+    value: str
+    target: str = ""
+    ok: bool | None = None
+
+
+ROWS: list[Row] = []
+
+
+def add(name: str, value: str, target: str = "", ok: bool | None = None) -> None:
+    ROWS.append(Row(name, value, target, ok))
+    mark = "" if ok is None else ("  ok" if ok else "  MISSED")
+    print(f"  {name}: {value}{(' (target ' + target + ')') if target else ''}{mark}", flush=True)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f} ms"
+
+
+# -- (a) gunicorn on PostgreSQL ---------------------------------------------------------------
+
+
+@dataclass
+class Load:
+    count: int
+    seconds: float
+    statuses: Counter[int]
+    latencies: list[float]
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.seconds
+
+
+def run_load(tasks: list[Callable[[], int]], concurrency: int) -> Load:
+    """Run ``tasks`` on ``concurrency`` threads released together; each thread takes every n-th task."""
+    shares = [tasks[i::concurrency] for i in range(concurrency)]
+    barrier = threading.Barrier(concurrency + 1)
+    statuses: Counter[int] = Counter()
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def worker(share: list[Callable[[], int]]) -> None:
+        mine: list[tuple[int, float]] = []
+        barrier.wait()
+        for task in share:
+            start = time.perf_counter()
+            try:
+                status = task()
+            except Exception as exc:  # counted, and shown in the statuses, rather than killing the thread
+                print(f"  request failed: {exc!r}", file=sys.stderr)
+                status = -1
+            mine.append((status, time.perf_counter() - start))
+        with lock:
+            for status, latency in mine:
+                statuses[status] += 1
+                latencies.append(latency)
+
+    threads = [threading.Thread(target=worker, args=(share,)) for share in shares]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    return Load(len(tasks), time.perf_counter() - start, statuses, latencies)
+
+
+def seed_users(server: LiveServer, count: int) -> list[tuple[str, str, str]]:
+    """Insert ``count`` users with 2FA on, straight into the database; return (id, name, secret)."""
+    ring = KeyRing(server.env["TWO_FACTOR_ENCRYPTION_KEYS"])
+    password_hash = CHEAP_HASHES.hash(PASSWORD)
+    now = datetime.now(UTC)
+    old_step = totp.time_step(now) - 10
+    people = [(str(uuid.uuid4()), f"bench{i:05d}", totp.new_secret()) for i in range(count)]
+    engine = create_engine(server.database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                insert(User.__table__),
+                [{"id": uid, "username": name, "password_hash": password_hash} for uid, name, _ in people],
+            )
+            conn.execute(
+                insert(TwoFactorSecret.__table__),
+                [
+                    {
+                        "id": str(uuid.uuid4()),
+                        "user_id": uid,
+                        "secret": ring.encrypt(secret),
+                        "is_enabled": True,
+                        "created_at": now,
+                        "updated_at": now,
+                        "confirmed_at": now,
+                        "last_used_step": old_step,
+                        "failed_attempts": 0,
+                    }
+                    for uid, _, secret in people
+                ],
+            )
+    finally:
+        engine.dispose()
+    return people
+
+
+def pending_logins(server: LiveServer, people: list[tuple[str, str, str]], concurrency: int) -> list[HttpClient]:
+    """Do the password step for each person over HTTP (not timed); return the waiting clients."""
+    clients = [HttpClient.to(server) for _ in people]
+
+    def task(i: int) -> Callable[[], int]:
+        def login() -> int:
+            reply = clients[i].login(people[i][1], PASSWORD)
+            assert reply.status == 200 and reply.json()["twoFactorRequired"], reply.text
+            return reply.status
+
+        return login
+
+    load = run_load([task(i) for i in range(len(people))], concurrency)
+    assert load.statuses == Counter({200: len(people)}), load.statuses
+    return clients
+
+
+def validate_tasks(clients: list[HttpClient], people: list[tuple[str, str, str]]) -> list[Callable[[], int]]:
+    def task(client: HttpClient, secret: str) -> Callable[[], int]:
+        return lambda: client.post("/2fa/validate", {"code": pyotp.TOTP(secret).now()}).status
+
+    return [task(client, person[2]) for client, person in zip(clients, people, strict=True)]
+
+
+def bare_tasks(server: LiveServer, people: list[tuple[str, str, str]], count: int) -> list[Callable[[], int]]:
+    def task(uid: str) -> Callable[[], int]:
+        client = HttpClient.to(server)  # one per task: a client is one connection, not thread-safe
+        return lambda: client.get(f"/bare?id={uid}").status
+
+    return [task(people[i % len(people)][0]) for i in range(count)]
+
+
+def bench_gunicorn(users: int, concurrency: int, workers: int) -> None:
+    print(f"(a) gunicorn, {workers} workers, PostgreSQL, {concurrency} client threads", flush=True)
+    warmup = 200
+    with live_server(REDIS_URL, workers=workers, rate_limit="1000000 per minute", access_log=False) as server:
+        people = seed_users(server, users + warmup)
+        with gunicorn(
+            "bench.bare_app:app", server.env, server.database_url, workers, False, f"/bare?id={people[0][0]}"
+        ) as bare:
+            started = time.perf_counter()
+            clients = pending_logins(server, people, concurrency)
+            print(f"  ({len(people)} password steps done in {time.perf_counter() - started:.1f} s, not timed)")
+            run_load(bare_tasks(bare, people, warmup), concurrency)
+            run_load(validate_tasks(clients[:warmup], people[:warmup]), concurrency)
+
+            first = run_load(bare_tasks(bare, people, users), concurrency)
+            checked = run_load(validate_tasks(clients[warmup:], people[warmup:]), concurrency)
+            second = run_load(bare_tasks(bare, people, users), concurrency)
+
+    assert first.statuses == second.statuses == Counter({200: users}), (first.statuses, second.statuses)
+    assert checked.statuses == Counter({200: users}), f"validate answered {checked.statuses}"
+    baseline = (first.rate + second.rate) / 2
+    for label, load in (("bare SELECT endpoint, 1st run", first), ("bare SELECT endpoint, 2nd run", second)):
+        add(label, f"{load.rate:.0f} req/s (p50 {ms(percentile(load.latencies, 0.5))})")
+    add(
+        "POST /2fa/validate (TOTP, success)",
+        f"{checked.rate:.0f} req/s (p50 {ms(percentile(checked.latencies, 0.5))}, "
+        f"p90 {ms(percentile(checked.latencies, 0.9))})",
+    )
+    ratio = checked.rate / baseline
+    add("validate / bare throughput", f"{ratio:.2f}x", "≥ 0.5x", ratio >= 0.5)
+
+
+# -- in-process app ---------------------------------------------------------------------------
+
+
+def in_process_app(database: Path, fast_sqlite: bool = False) -> tuple[Any, FrozenClock]:
+    """The demo app on a SQLite file with the frozen test clock; the per-IP limit on, never reached."""
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "bench",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{database}",
+            "TWO_FACTOR_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+            "TWO_FACTOR_ISSUER": "Bench",
+            "RATELIMIT_ENABLED": True,
+            "RATELIMIT_STORAGE_URI": "memory://",
+            "TWO_FACTOR_RATE_LIMIT": "1000000 per minute",
+            "SESSION_COOKIE_SECURE": False,
+        }
+    )
+    clock = FrozenClock()
+    app.extensions["two_factor"].clock = clock
+    with app.app_context():
+        if fast_sqlite:
+            # No fsync per commit: the memory run is about RSS, and 10^5 commits must fit in minutes.
+            event.listen(db.engine, "connect", lambda conn, _: conn.execute("PRAGMA synchronous=OFF"))
+        db.drop_all()
+        db.create_all()
+    limiter.reset()
+    return app, clock
+
+
+class Browser:
+    """A test client that speaks JSON with the CSRF token from the page, like tests.support.Api."""
+
+    def __init__(self, app: Any) -> None:
+        self.client = app.test_client()
+        self.token = ""
+        self.secret = ""
+        self.backup_codes: list[str] = []
+
+    def refresh(self) -> None:
+        page = self.client.get("/login").get_data(as_text=True)
+        match = re.search(r'<meta name="csrf-token" content="([^"]+)"', page)
+        assert match
+        self.token = match.group(1)
+
+    def post(self, path: str, body: Any = None, **headers: str) -> Any:
+        return self.client.post(path, json=body or {}, headers={"X-CSRFToken": self.token, **headers})
+
+    def register(self, name: str) -> None:
+        self.refresh()
+        assert self.post("/register", {"username": name, "password": PASSWORD}).status_code == 201
+        self.refresh()
+
+    def enable(self, clock: FrozenClock) -> None:
+        self.secret = self.post("/2fa/setup").get_json()["secret"]
+        response = self.post("/2fa/verify", {"code": totp_now(self.secret, clock)})
+        assert response.status_code == 200
+        self.backup_codes = response.get_json()["backupCodes"]
+        clock.advance(30)
+
+
+def timed(fn: Callable[[], Any], count: int, warmup: int = 20) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(count):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+def bench_setup_and_settings(workdir: Path, loops: int) -> None:
+    print("(c, d) in-process, SQLite file", flush=True)
+    app, clock = in_process_app(workdir / "pages.db")
+    browser = Browser(app)
+    browser.register("alice")
+
+    def setup_json() -> None:
+        assert browser.post("/2fa/setup").status_code == 200
+
+    def setup_htmx() -> None:
+        assert browser.post("/2fa/setup", None, **{"HX-Request": "true", "Accept": "text/html"}).status_code == 200
+
+    samples = timed(setup_json, loops)
+    p50 = statistics.median(samples)
+    add(
+        "POST /2fa/setup p50 (JSON, QR data URI)",
+        f"{ms(p50)} (p90 {ms(percentile(samples, 0.9))})",
+        "≤ 15 ms",
+        p50 <= 0.015,
+    )
+    samples = timed(setup_htmx, loops)
+    add("POST /2fa/setup p50 (htmx fragment)", f"{ms(statistics.median(samples))}")
+
+    pending_page = timed(lambda: browser.client.get("/2fa/settings"), loops)
+    browser.enable(clock)
+    # Some history for the "recent activity" list: a wrong code, then logins.
+    for _ in range(5):
+        browser.post("/logout")
+        browser.refresh()
+        browser.post("/login", {"username": "alice", "password": PASSWORD})
+        browser.refresh()
+        browser.post("/2fa/validate", {"code": totp_now(browser.secret, clock)})
+        browser.refresh()
+        clock.advance(30)
+
+    def settings() -> Any:
+        response = browser.client.get("/2fa/settings")
+        assert response.status_code == 200
+        return response
+
+    samples = timed(settings, loops)
+    p50 = statistics.median(samples)
+    add("GET /2fa/settings p50 (2FA on)", f"{ms(p50)} (p90 {ms(percentile(samples, 0.9))})", "≤ 10 ms", p50 <= 0.010)
+    add("GET /2fa/settings p50 (setup pending: QR)", ms(statistics.median(pending_page)))
+
+    page = settings().get_data()
+    assets = re.findall(rb'<(?:script[^>]+src|link[^>]+href)="([^"]+)"', page)
+    sizes = {"page": len(page)}
+    for asset in assets:
+        path = asset.decode()
+        if path.startswith("/") and not path.startswith("//"):
+            response = browser.client.get(path)
+            if response.status_code == 200:
+                sizes[path.rsplit("/", 1)[-1]] = len(response.get_data())
+    total = sum(sizes.values())
+    detail = ", ".join(f"{name} {size / 1024:.1f}" for name, size in sizes.items())
+    add("settings page weight, all assets", f"{total / 1024:.1f} KB ({detail})", "≤ 80 KB", total <= 80 * 1024)
+
+
+# -- (b) a wrong backup code ------------------------------------------------------------------
+
+
+def bench_backup_codes(workdir: Path, loops: int) -> None:
+    print("(b) a wrong backup code", flush=True)
+    one_key = KeyRing(Fernet.generate_key().decode())
+    two_keys = KeyRing([Fernet.generate_key().decode(), Fernet.generate_key().decode()])
+    wrong = codes.new_code()
+
+    def our_check(ring: KeyRing) -> Callable[[], Any]:
+        def check() -> Any:
+            code = parse_code(wrong)
+            assert code is not None
+            return [codes.keyed_hash(key.key, code.value) for key in ring.code_keys]
+
+        return check
+
+    for label, ring in (("1 key", one_key), ("2 keys, mid-rotation", two_keys)):
+        samples = timed(our_check(ring), 20_000, warmup=1_000)
+        per_check = statistics.median(samples)
+        add(f"wrong backup code: parse + HMAC ({label})", f"{per_check * 1e6:.1f} µs", "≤ 1 ms", per_check <= 0.001)
+
+    # The original design: 32-bit codes, bcrypt cost 10, compared one by one (a wrong code checks all 10).
+    stored = [bcrypt.hashpw(f"{n:08X}".encode(), bcrypt.gensalt(10)) for n in range(10)]
+    guess = b"DEADBEEF"
+    bcrypt_samples = timed(lambda: [bcrypt.checkpw(guess, hashed) for hashed in stored], 3, warmup=0)
+    add("wrong backup code: original 10 × bcrypt(10)", ms(statistics.median(bcrypt_samples)))
+
+    # The whole request, in-process: 10 codes stored, then 100,000 more codes of other users.
+    app, clock = in_process_app(workdir / "codes.db")
+    browser = Browser(app)
+    browser.register("bob")
+    browser.enable(clock)
+    browser.post("/logout")
+    with app.app_context():
+        user_id = db.session.scalar(text("SELECT id FROM users WHERE username = 'bob'"))
+
+    def request() -> None:
+        with app.app_context():
+            db.session.execute(text("UPDATE two_factor_secrets SET failed_attempts = 0, last_failed_at = NULL"))
+            db.session.commit()
+        with browser.client.session_transaction() as session:
+            session[PENDING_KEY] = {
+                "user_id": user_id,
+                "issued_at": int(clock.now.timestamp()),
+                "next": None,
+                "remember": False,
+            }
+        start = time.perf_counter()
+        response = browser.post("/2fa/validate", {"code": wrong})
+        elapsed.append(time.perf_counter() - start)
+        assert response.status_code == 401, response.get_json()
+
+    browser.refresh()
+    elapsed: list[float] = []
+    for _ in range(loops):
+        request()
+    small = statistics.median(elapsed[20:])
+    now = datetime.now(UTC)
+    with app.app_context():
+        others = [
+            {
+                "id": str(uuid.uuid4()),
+                "user_id": f"other-{n // 10}",
+                "code_hash": f"{n:064x}",
+                "key_id": "x",
+                "created_at": now,
+            }
+            for n in range(100_000)
+        ]
+        db.session.execute(
+            insert(TwoFactorSecret.__table__),
+            [
+                {
+                    "id": str(uuid.uuid4()),
+                    "user_id": f"other-{n}",
+                    "secret": "x",
+                    "is_enabled": True,
+                    "created_at": now,
+                    "updated_at": now,
+                    "failed_attempts": 0,
+                }
+                for n in range(10_000)
+            ],
+        )
+        db.session.execute(insert(TwoFactorBackupCode.__table__), others)
+        db.session.commit()
+    elapsed = []
+    for _ in range(loops):
+        request()
+    large = statistics.median(elapsed[20:])
+    add("wrong backup code, whole request p50 (10 codes in table)", ms(small))
+    add("wrong backup code, whole request p50 (100,010 codes in table)", ms(large))
+
+
+# -- (e) memory -------------------------------------------------------------------------------
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def bench_memory(workdir: Path, requests: int) -> None:
+    print(f"(e) RSS over {requests:,} in-process POST /2fa/validate", flush=True)
+    app, clock = in_process_app(workdir / "memory.db", fast_sqlite=True)
+    browser = Browser(app)
+    browser.register("carol")
+    browser.enable(clock)
+    browser.post("/logout")
+    browser.refresh()
+    with app.app_context():
+        user_id = db.session.scalar(text("SELECT id FROM users WHERE username = 'carol'"))
+    client, headers = browser.client, {"X-CSRFToken": browser.token}
+    raw_token = None
+    with client.session_transaction() as session:
+        raw_token = session["csrf_token"]
+
+    def pending() -> None:
+        with client.session_transaction() as session:
+            session.clear()
+            session["csrf_token"] = raw_token
+            session[PENDING_KEY] = {
+                "user_id": user_id,
+                "issued_at": int(clock.now.timestamp()),
+                "next": None,
+                "remember": False,
+            }
+
+    def cycle() -> Counter[int]:
+        """Ten requests: one success, one wrong code, seven throttled, one malformed."""
+        seen: Counter[int] = Counter()
+        clock.advance(30)
+        pending()
+        seen[
+            client.post("/2fa/validate", json={"code": totp_now(browser.secret, clock)}, headers=headers).status_code
+        ] += 1
+        pending()
+        wrong = "000000" if totp_now(browser.secret, clock) != "000000" else "111111"
+        for _ in range(8):
+            seen[client.post("/2fa/validate", json={"code": wrong}, headers=headers).status_code] += 1
+        seen[client.post("/2fa/validate", json={"code": "not a code"}, headers=headers).status_code] += 1
+        return seen
+
+    cycles = requests // 10
+    statuses: Counter[int] = Counter()
+    warmup = max(1, cycles // 20)
+    marks: list[tuple[int, float]] = []
+    started = time.perf_counter()
+    for n in range(1, cycles + 1):
+        statuses += cycle()
+        if n == warmup or n % (cycles // 5) == 0:
+            gc.collect()
+            marks.append((n * 10, rss_mb()))
+    seconds = time.perf_counter() - started
+    assert statuses == Counter({200: cycles, 401: cycles, 429: 7 * cycles, 400: cycles}), statuses
+    growth = marks[-1][1] - marks[0][1]
+    trail = ", ".join(f"{count // 1000}k: {mb:.1f}" for count, mb in marks)
+    add(
+        f"RSS over {requests:,} validate requests (MB)",
+        f"{trail}; growth after warm-up {growth:+.1f} MB ({seconds:.0f} s)",
+        "flat",
+        growth <= 5,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smaller runs (about a minute)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
+    parser.add_argument("--concurrency", type=int, default=8, help="client threads (default 8)")
+    parser.add_argument("--users", type=int, default=None, help="validations measured (default 1500)")
+    parser.add_argument("--requests", type=int, default=None, help="requests of the memory run (default 10^5)")
+    parser.add_argument("--only", choices=["a", "b", "cd", "e"], action="append", help="run only these parts")
+    args = parser.parse_args()
+    users = args.users or (500 if args.quick else 1500)
+    requests = args.requests or (10_000 if args.quick else 100_000)
+    loops = 100 if args.quick else 300
+    parts = set(args.only or ["a", "b", "cd", "e"])
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        workdir = Path(tmp)
+        if "a" in parts:
+            bench_gunicorn(users, args.concurrency, args.workers)
+        if "b" in parts:
+            bench_backup_codes(workdir, loops)
+        if "cd" in parts:
+            bench_setup_and_settings(workdir, loops)
+        if "e" in parts:
+            bench_memory(workdir, requests)
+    print()
+    width = max(len(row.name) for row in ROWS)
+    vwidth = max(len(row.value) for row in ROWS)
+    print(f"{'measure'.ljust(width)}  {'result'.ljust(vwidth)}  target    ")
+    print(f"{'-' * width}  {'-' * vwidth}  ----------")
+    for row in ROWS:
+        verdict = "" if row.ok is None else ("ok" if row.ok else "MISSED")
+        target = f"{row.target} {verdict}".strip()
+        print(f"{row.name.ljust(width)}  {row.value.ljust(vwidth)}  {target}")
+    cpus = Path("/proc/cpuinfo").read_text().count("processor")
+    print(f"\n(total {time.perf_counter() - started:.0f} s on {cpus} CPUs)")
+
+
+if __name__ == "__main__":
+    main()
