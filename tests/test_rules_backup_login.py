@@ -134,3 +134,31 @@ def test_browser_challenge_redirects_with_303(enabled: Api, clock: FrozenClock) 
     )
     assert response.status_code == 303 and response.location == "/"
     assert enabled.client.get("/").status_code == 200
+
+
+def test_challenge_page_after_expiry_says_why(enabled: Api, clock: FrozenClock) -> None:
+    pending_login(enabled)
+    clock.advance(301)
+    page = enabled.client.get("/2fa/challenge")
+    assert page.status_code == 401 and "expired" in page.get_data(as_text=True)
+
+
+def test_signed_out_form_post_comes_back_to_the_settings_page(client, api: Api) -> None:
+    api.refresh_token()
+    response = client.post("/2fa/disable", data={"csrf_token": api.token, "password": "x", "code": "123456"})
+    assert response.status_code in (302, 303)
+    assert response.location.startswith("/login") and "next=%2F2fa%2Fsettings" in response.location
+
+
+def test_signed_out_htmx_post_redirects_the_whole_page(client, api: Api) -> None:
+    api.refresh_token()
+    response = client.post("/2fa/setup", headers={"HX-Request": "true", "X-CSRFToken": api.token})
+    assert response.headers["HX-Redirect"].startswith("/login")
+
+
+def test_disable_without_javascript_shows_the_notice_after_the_redirect(enabled: Api, clock: FrozenClock) -> None:
+    form = {"csrf_token": enabled.token, "password": PASSWORD, "code": totp_now(enabled.secret, clock)}
+    response = enabled.client.post("/2fa/disable", data=form)
+    assert response.status_code == 303
+    page = enabled.client.get(response.location).get_data(as_text=True)
+    assert "Two-factor authentication is off." in page

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Response
+from flask import Response, get_flashed_messages
 from flask_login import current_user
 
 from .extension import state
@@ -47,6 +47,9 @@ def _context(**extra: Any) -> dict[str, Any]:
     account = ext.display_name(current_user)
     if enrollment is None and current.pending:
         enrollment = service.pending_enrollment(user_id, account)
+    if "notice" not in extra:
+        # A notice flashed before a 303 (no JavaScript) is shown on the page it leads to.
+        extra["notice"] = next(iter(get_flashed_messages(category_filter=["two_factor_notice"])), None)
     return {
         "status": current,
         "enrollment": enrollment,

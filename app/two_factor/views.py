@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request, session, url_for
-from flask_login import current_user, login_user
+from flask import Blueprint, Response, current_app, flash, request, session, url_for
+from flask_login import current_user, login_url, login_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -45,6 +45,7 @@ MESSAGES = {
     Outcome.NOT_ENABLED: "Two-factor authentication is not enabled.",
     Outcome.ALREADY_ENABLED: "Two-factor authentication is already enabled.",
 }
+NOTICE = "two_factor_notice"
 CODE_HELP = "Enter the 6-digit code from your authenticator app, or a backup code."
 TOTP_HELP = "Enter the 6-digit code from your authenticator app."
 
@@ -160,6 +161,8 @@ def _refuse(message: str, status: int, retry_after: int = 0, locked: bool = Fals
     if request.endpoint in ("two_factor.validate", "two_factor.challenge") and pending and not pending.expired:
         response = render_challenge(error=message, status_code=status, fragment=is_htmx())
     elif not current_user.is_authenticated:
+        if is_htmx():
+            return _to_login()
         response = html_response("two_factor/error.html", status, title="Request refused", error=message)
     elif is_htmx():
         response = render_panel(_panel_for_endpoint(), error=message, status_code=status)
@@ -199,7 +202,12 @@ def login_required(view: Callable[..., Response]) -> Callable[..., Response]:
 
 def _to_login() -> Response:
     """Send the browser to the host's login page (htmx: a whole-page redirect)."""
-    response = current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
+    login_manager = current_app.login_manager  # type: ignore[attr-defined]
+    if request.method == "GET" or not login_manager.login_view:
+        response = login_manager.unauthorized()
+    else:
+        # After signing in, come back to the page: the POST-only URL would answer 405 to a GET.
+        response = see_other(login_url(login_manager.login_view, next_url=url_for(".settings")))
     return hx_redirect(response.location) if is_htmx() else response
 
 
@@ -285,28 +293,34 @@ def verify() -> Response:
 @blueprint.post("/disable")
 @login_required
 def disable() -> Response:
-    fields = read_fields("password", "code")
-    password_ok, code = _password_check(fields["password"]), _code(fields["code"])
-    ext = state()
-    result = ext.service().disable(_user_id(), code, password_ok, ext.clock(), _client())
+    result = _confirmed("disable")
     if not result.ok:
         return _failed(result, 400, "The password or code is not correct.")
     message = "Two-factor authentication is off."
     if wants_json():
         return json_response({"success": True, "message": message})
-    return render_panel("status", notice=message) if is_htmx() else see_other(url_for(".settings"))
+    if is_htmx():
+        return render_panel("status", notice=message)
+    flash(message, NOTICE)
+    return see_other(url_for(".settings"))
 
 
 @blueprint.post("/backup-codes")
 @login_required
 def regenerate() -> Response:
-    fields = read_fields("password", "code")
-    password_ok, code = _password_check(fields["password"]), _code(fields["code"])
-    ext = state()
-    result = ext.service().regenerate(_user_id(), code, password_ok, ext.clock(), _client())
+    result = _confirmed("regenerate")
     if not result.ok:
         return _failed(result, 400, "The password or code is not correct.")
     return _show_new_codes(result, "New backup codes are ready; the old ones no longer work.")
+
+
+def _confirmed(action: str) -> Result:
+    """Run a change that needs the password and a code (disable, regenerate) through the service."""
+    fields = read_fields("password", "code")
+    password_ok, code = _password_check(fields["password"]), _code(fields["code"])
+    ext = state()
+    change = getattr(ext.service(), action)
+    return change(_user_id(), code, password_ok, ext.clock(), _client())
 
 
 def _show_new_codes(result: Result, message: str) -> Response:
@@ -327,9 +341,10 @@ def _show_new_codes(result: Result, message: str) -> Response:
 @blueprint.get("/challenge")
 def challenge() -> Response:
     pending = read_pending()
-    if pending is None or pending.expired:
-        clear_pending()
+    if pending is None:
         return _to_login()
+    if pending.expired:
+        return _challenge_page("Your sign-in expired. Sign in again.", 401)
     return render_challenge(use_backup=request.args.get("method") == "backup")
 
 
