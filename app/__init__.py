@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Flask, Response, render_template
 from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import config
 
@@ -38,7 +39,16 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.cli.add_command(cli.create_user)
     app.after_request(_security_headers)
     app.register_error_handler(CSRFError, _csrf_failed)
+    app.register_error_handler(RequestEntityTooLarge, _too_large)
     return app
+
+
+def _too_large(error: RequestEntityTooLarge) -> Response | tuple[str, int]:
+    from .two_factor.responses import json_response, wants_json
+
+    if wants_json():
+        return json_response({"error": "The request is too large."}, 413)
+    return render_template("error.html", title="Request refused", error="The request is too large."), 413
 
 
 def _csrf_failed(error: CSRFError) -> Response | tuple[str, int]:
