@@ -6,6 +6,7 @@ import re
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy.exc import IntegrityError
 
 from .extensions import db, limiter, two_factor
 from .models import User, passwords
@@ -54,7 +55,11 @@ def register() -> Response | str:
     user = User(username=username)
     user.set_password(password)
     db.session.add(user)
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:  # the same name registered a moment ago by another request
+        db.session.rollback()
+        return _form_error("auth/register.html", "That name is taken.", 409)
     session.clear()
     login_user(user)
     if wants_json():
