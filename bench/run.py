@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import multiprocessing
 import re
 import statistics
 import sys
@@ -476,9 +477,13 @@ def rss_mb() -> float:
     raise RuntimeError("no VmRSS")
 
 
-def bench_memory(workdir: Path, requests: int) -> None:
+def bench_memory(workdir: Path, requests: int, sqlite_cache_kib: int | None = None) -> None:
     print(f"(e) RSS over {requests:,} in-process POST /2fa/validate", flush=True)
     app, clock = in_process_app(workdir / "memory.db", fast_sqlite=True)
+    if sqlite_cache_kib is not None:
+        with app.app_context():
+            event.listen(db.engine, "connect", lambda conn, _: conn.execute(f"PRAGMA cache_size=-{sqlite_cache_kib}"))
+            db.engine.dispose()
     browser = Browser(app)
     browser.register("carol")
     browser.enable(clock)
@@ -487,7 +492,6 @@ def bench_memory(workdir: Path, requests: int) -> None:
     with app.app_context():
         user_id = db.session.scalar(text("SELECT id FROM users WHERE username = 'carol'"))
     client, headers = browser.client, {"X-CSRFToken": browser.token}
-    raw_token = None
     with client.session_transaction() as session:
         raw_token = session["csrf_token"]
 
@@ -507,11 +511,10 @@ def bench_memory(workdir: Path, requests: int) -> None:
         seen: Counter[int] = Counter()
         clock.advance(30)
         pending()
-        seen[
-            client.post("/2fa/validate", json={"code": totp_now(browser.secret, clock)}, headers=headers).status_code
-        ] += 1
+        code = totp_now(browser.secret, clock)
+        seen[client.post("/2fa/validate", json={"code": code}, headers=headers).status_code] += 1
         pending()
-        wrong = "000000" if totp_now(browser.secret, clock) != "000000" else "111111"
+        wrong = "000000" if code != "000000" else "111111"
         for _ in range(8):
             seen[client.post("/2fa/validate", json={"code": wrong}, headers=headers).status_code] += 1
         seen[client.post("/2fa/validate", json={"code": "not a code"}, headers=headers).status_code] += 1
@@ -520,23 +523,47 @@ def bench_memory(workdir: Path, requests: int) -> None:
     cycles = requests // 10
     statuses: Counter[int] = Counter()
     warmup = max(1, cycles // 20)
-    marks: list[tuple[int, float]] = []
+    marks: list[tuple[int, float, int]] = []
     started = time.perf_counter()
     for n in range(1, cycles + 1):
         statuses += cycle()
         if n == warmup or n % (cycles // 5) == 0:
             gc.collect()
-            marks.append((n * 10, rss_mb()))
+            marks.append((n * 10, rss_mb(), sys.getallocatedblocks()))
     seconds = time.perf_counter() - started
     assert statuses == Counter({200: cycles, 401: cycles, 429: 7 * cycles, 400: cycles}), statuses
-    growth = marks[-1][1] - marks[0][1]
-    trail = ", ".join(f"{count // 1000}k: {mb:.1f}" for count, mb in marks)
+    rss_growth = marks[-1][1] - marks[0][1]
+    block_growth = marks[-1][2] - marks[0][2]
+    trail = ", ".join(f"{count // 1000}k: {mb:.1f}" for count, mb, _ in marks)
+    blocks = ", ".join(f"{count // 1000}k: {n / 1000:.1f}k" for count, _, n in marks)
+    label = f"RSS over {requests:,} validate requests, own process (MB)"
+    if sqlite_cache_kib is not None:
+        label += f", SQLite cache {sqlite_cache_kib} KiB"
+    add(label, f"{trail}; growth after warm-up {rss_growth:+.1f} MB ({seconds:.0f} s)", "flat", rss_growth <= 5)
     add(
-        f"RSS over {requests:,} validate requests (MB)",
-        f"{trail}; growth after warm-up {growth:+.1f} MB ({seconds:.0f} s)",
+        "  Python heap: allocated blocks",
+        f"{blocks}; growth {block_growth:+d} over {requests - marks[0][0]:,} requests",
         "flat",
-        growth <= 5,
+        block_growth < (requests - marks[0][0]) // 100,  # < 1 block per 100 requests
     )
+
+
+def _memory_child(requests: int, sqlite_cache_kib: int | None, rows: Any) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
+        bench_memory(Path(tmp), requests, sqlite_cache_kib)
+    rows.put(ROWS)
+
+
+def bench_memory_in_own_process(requests: int, sqlite_cache_kib: int | None) -> None:
+    """A fresh interpreter: memory freed by the other parts would hide growth in the RSS."""
+    context = multiprocessing.get_context("spawn")
+    rows = context.Queue()
+    child = context.Process(target=_memory_child, args=(requests, sqlite_cache_kib, rows))
+    child.start()
+    ROWS.extend(rows.get())
+    child.join()
+    if child.exitcode:
+        raise RuntimeError(f"the memory run failed ({child.exitcode})")
 
 
 def main() -> None:
@@ -547,6 +574,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=None, help="validations measured (default 1500)")
     parser.add_argument("--requests", type=int, default=None, help="requests of the memory run (default 10^5)")
     parser.add_argument("--only", choices=["a", "b", "cd", "e"], action="append", help="run only these parts")
+    parser.add_argument("--sqlite-cache-kib", type=int, default=None, help="memory run: SQLite page cache size")
     args = parser.parse_args()
     users = args.users or (500 if args.quick else 1500)
     requests = args.requests or (10_000 if args.quick else 100_000)
@@ -562,7 +590,7 @@ def main() -> None:
         if "cd" in parts:
             bench_setup_and_settings(workdir, loops)
         if "e" in parts:
-            bench_memory(workdir, requests)
+            bench_memory_in_own_process(requests, args.sqlite_cache_kib)
     print()
     width = max(len(row.name) for row in ROWS)
     vwidth = max(len(row.value) for row in ROWS)
