@@ -62,7 +62,7 @@ from app.two_factor import codes, totp  # noqa: E402
 from app.two_factor.crypto import KeyRing  # noqa: E402
 from app.two_factor.extension import PENDING_KEY  # noqa: E402
 from app.two_factor.models import TwoFactorBackupCode, TwoFactorSecret  # noqa: E402
-from app.two_factor.service import parse_code  # noqa: E402
+from app.two_factor.outcomes import parse_code  # noqa: E402
 from tests.live_server import HttpClient, LiveServer, gunicorn, live_server  # noqa: E402
 from tests.support import PASSWORD, FrozenClock, totp_now  # noqa: E402
 

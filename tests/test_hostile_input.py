@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from app.auth import USERNAME
-from app.two_factor.service import parse_code
+from app.two_factor.outcomes import parse_code
 from tests.helpers_real import pending_client, snapshot
 from tests.support import PASSWORD, Api, FrozenClock, totp_now
 

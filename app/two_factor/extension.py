@@ -14,7 +14,8 @@ from sqlalchemy.types import TypeDecorator
 
 from .crypto import KeyRing
 from .models import tables
-from .service import Policy, TwoFactorService
+from .outcomes import Policy
+from .service import TwoFactorService
 
 DEFAULTS: dict[str, Any] = {
     "TWO_FACTOR_URL_PREFIX": "/2fa",

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -15,94 +13,9 @@ from sqlalchemy.orm import Session
 from . import codes, signals, throttle, totp
 from .crypto import KeyRing
 from .models import TwoFactorAttempt, TwoFactorBackupCode, TwoFactorSecret
+from .outcomes import BACKUP_CODE, TOTP, Client, Code, Enrollment, Outcome, Policy, Result, Status
 
 log = logging.getLogger("flask_two_factor")
-
-TOTP = "totp"
-BACKUP_CODE = "backup_code"
-
-
-class Outcome(Enum):
-    """What a request came to; only OK changes state in the user's favour."""
-
-    OK = "ok"
-    INVALID = "invalid"
-    REPLAYED = "replayed"
-    THROTTLED = "throttled"
-    LOCKED = "locked"
-    NOT_SET_UP = "not_set_up"
-    NOT_ENABLED = "not_enabled"
-    ALREADY_ENABLED = "already_enabled"
-
-
-@dataclass(frozen=True)
-class Result:
-    """An outcome with what the caller needs to answer it."""
-
-    outcome: Outcome
-    retry_after: int = 0
-    method: str | None = None
-    backup_codes: tuple[str, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome is Outcome.OK
-
-
-@dataclass(frozen=True)
-class Code:
-    """A well-formed code: its kind and its canonical value."""
-
-    method: str
-    value: str
-
-
-@dataclass(frozen=True)
-class Client:
-    """Who made the request, for the audit trail."""
-
-    ip_address: str | None = None
-    user_agent: str | None = None
-
-
-@dataclass(frozen=True)
-class Policy:
-    """The tunable numbers of the rules."""
-
-    valid_window: int = 1
-    throttle_max: int = 3600
-    issuer: str = "Flask"
-
-
-@dataclass(frozen=True)
-class Status:
-    """What the settings page and ``/status`` show."""
-
-    enabled: bool
-    pending: bool
-    backup_codes_remaining: int
-    locked: bool = False
-
-
-@dataclass(frozen=True)
-class Enrollment:
-    """A pending setup as the user sees it once: secret, URI and QR image."""
-
-    secret: str
-    otpauth_uri: str
-    qr_data_uri: str
-
-
-def parse_code(raw: str, allow_backup: bool = True) -> Code | None:
-    """Return the code ``raw`` stands for, or None if it cannot be one (such input never counts)."""
-    if len(raw) > 64:
-        return None
-    if (value := totp.normalize_code(raw)) is not None:
-        return Code(TOTP, value)
-    if allow_backup and (value := codes.normalize(raw)) is not None:
-        return Code(BACKUP_CODE, value)
-    return None
-
 
 class TwoFactorService:
     """Applies the rules to one database session; never touches the request, session or templates."""

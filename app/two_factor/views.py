@@ -16,6 +16,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from .crypto import SecretUnreadable
 from .extension import state
+from .outcomes import Client, Code, Outcome, Result, parse_code
 from .pending import clear_pending, read_pending, safe_next
 from .responses import (
     BadInput,
@@ -28,7 +29,6 @@ from .responses import (
     see_other,
     wants_json,
 )
-from .service import Client, Code, Outcome, Result, parse_code
 from .totp import group_secret
 from .ui import render_challenge, render_panel, render_settings
 
