@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, current_app, flash, request, session, url_for
-from flask_login import current_user, login_url, login_user
+from flask_login import current_user, login_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -18,10 +18,10 @@ from .crypto import SecretUnreadable
 from .extension import state
 from .outcomes import Client, Code, Outcome, Result, parse_code
 from .pending import clear_pending, read_pending, safe_next
+from .refusals import challenge_page, failed, message_for, refuse, to_login, too_many, unavailable
 from .responses import (
     BadInput,
     add_security_headers,
-    html_response,
     hx_redirect,
     is_htmx,
     json_response,
@@ -37,31 +37,9 @@ blueprint = Blueprint(
     "two_factor", __name__, template_folder="templates", static_folder="static", static_url_path="/static"
 )
 
-MESSAGES = {
-    Outcome.INVALID: "That code is not correct.",
-    Outcome.REPLAYED: "That code was already used. Wait for the next code in your app.",
-    Outcome.LOCKED: "Two-factor sign-in is locked after too many failed attempts. Ask an administrator to reset it.",
-    Outcome.NOT_SET_UP: "Set up two-factor authentication first.",
-    Outcome.NOT_ENABLED: "Two-factor authentication is not enabled.",
-    Outcome.ALREADY_ENABLED: "Two-factor authentication is already enabled.",
-}
 NOTICE = "two_factor_notice"
 CODE_HELP = "Enter the 6-digit code from your authenticator app, or a backup code."
 TOTP_HELP = "Enter the 6-digit code from your authenticator app."
-
-
-def too_many(seconds: int) -> str:
-    """Return the throttle message with the wait time, worded exactly as the HTTP contract says."""
-    return f"Too many attempts. Try again in {seconds} seconds."
-
-
-def message_for(result: Result, invalid: str = MESSAGES[Outcome.INVALID]) -> str:
-    """Return the words a person reads for a failed result."""
-    if result.outcome is Outcome.THROTTLED:
-        return too_many(result.retry_after)
-    if result.outcome is Outcome.INVALID:
-        return invalid
-    return MESSAGES[result.outcome]
 
 
 @blueprint.context_processor
@@ -88,7 +66,7 @@ def _headers(response: Response) -> Response:
 
 @blueprint.errorhandler(BadInput)
 def _bad_input(error: BadInput) -> Response:
-    return _refuse(error.message, 400)
+    return refuse(error.message, 400)
 
 
 @blueprint.errorhandler(RequestEntityTooLarge)
@@ -103,23 +81,23 @@ def _too_large(error: RequestEntityTooLarge) -> Response:
 
 
 @blueprint.errorhandler(CSRFError)
-def _csrf_failed(error: CSRFError) -> Response:
-    return _refuse("The form expired or its security token is missing. Reload the page and try again.", 400)
+def _csrffailed(error: CSRFError) -> Response:
+    return refuse("The form expired or its security token is missing. Reload the page and try again.", 400)
 
 
 @blueprint.errorhandler(SQLAlchemyError)
-def _database_failed(error: SQLAlchemyError) -> Response:
+def _databasefailed(error: SQLAlchemyError) -> Response:
     # Fail closed: undo whatever the request began, deny, and say so without internals.
     state().db.session.rollback()
     log.error("two-factor request failed: database error %s", error.__class__.__name__)
-    return _unavailable("Two-factor authentication is unavailable right now. Try again in a minute.")
+    return unavailable("Two-factor authentication is unavailable right now. Try again in a minute.")
 
 
 @blueprint.errorhandler(SecretUnreadable)
 def _secret_unreadable(error: SecretUnreadable) -> Response:
     state().db.session.rollback()
     log.error("two-factor secret unreadable for user_id=%s: check TWO_FACTOR_ENCRYPTION_KEYS", _current_user_id())
-    return _unavailable("Two-factor authentication is unavailable for this account. Contact an administrator.")
+    return unavailable("Two-factor authentication is unavailable for this account. Contact an administrator.")
 
 
 def _current_user_id() -> str | None:
@@ -129,61 +107,11 @@ def _current_user_id() -> str | None:
     return pending.user_id if pending else None
 
 
-def _unavailable(message: str) -> Response:
-    """Answer 503 in the client's form; nothing was changed."""
-    if wants_json():
-        return json_response({"error": message}, 503, {"Retry-After": "30"})
-    # Rendered without the context processors: Flask-Login's loads current_user from the database,
-    # which may be what just failed (the page would turn into a 500).
-    page = current_app.jinja_env.get_template("two_factor/error.html")
-    body = page.render(title="Temporarily unavailable", error=message)
-    return Response(body, 503, {"Vary": "HX-Request, Accept"}, mimetype="text/html")
-
-
 @blueprint.errorhandler(429)
 def _rate_limited(error: Any) -> Response:
     current = state().limiter.current_limit
     retry = max(1, int(current.reset_at - time.time())) if current else 60
-    return _refuse(too_many(retry), 429, retry_after=retry)
-
-
-def _refuse(message: str, status: int, retry_after: int = 0, locked: bool = False) -> Response:
-    """Answer a refusal in the form the client asked for."""
-    headers = {"Retry-After": str(retry_after)} if retry_after else {}
-    if wants_json():
-        body: dict[str, Any] = {"error": message}
-        if retry_after:
-            body["retryAfter"] = retry_after
-        if locked:
-            body["locked"] = True
-        return json_response(body, status, headers)
-    pending = read_pending()
-    if request.endpoint in ("two_factor.validate", "two_factor.challenge") and pending and not pending.expired:
-        response = render_challenge(error=message, status_code=status, fragment=is_htmx())
-    elif not current_user.is_authenticated:
-        if is_htmx():
-            return _to_login()
-        response = html_response("two_factor/error.html", status, title="Request refused", error=message)
-    elif is_htmx():
-        response = render_panel(_panel_for_endpoint(), error=message, status_code=status)
-    else:
-        response = render_settings(error=message, status_code=status)
-    response.headers.update(headers)
-    return response
-
-
-def _panel_for_endpoint() -> str:
-    return {"two_factor.verify": "setup"}.get(request.endpoint or "", "status")
-
-
-def _failed(result: Result, invalid_status: int, invalid: str = MESSAGES[Outcome.INVALID]) -> Response:
-    """Answer a failed service result."""
-    if result.outcome in (Outcome.THROTTLED, Outcome.LOCKED):
-        return _refuse(
-            message_for(result), 429, retry_after=result.retry_after, locked=result.outcome is Outcome.LOCKED
-        )
-    status = invalid_status if result.outcome in (Outcome.INVALID, Outcome.REPLAYED) else 400
-    return _refuse(message_for(result, invalid), status)
+    return refuse(too_many(retry), 429, retry_after=retry)
 
 
 def login_required(view: Callable[..., Response]) -> Callable[..., Response]:
@@ -195,20 +123,9 @@ def login_required(view: Callable[..., Response]) -> Callable[..., Response]:
             return view(*args, **kwargs)
         if wants_json():
             return json_response({"error": "Sign in first."}, 401)
-        return _to_login()
+        return to_login()
 
     return wrapped
-
-
-def _to_login() -> Response:
-    """Send the browser to the host's login page (htmx: a whole-page redirect)."""
-    login_manager = current_app.login_manager  # type: ignore[attr-defined]
-    if request.method == "GET" or not login_manager.login_view:
-        response = login_manager.unauthorized()
-    else:
-        # After signing in, come back to the page: the POST-only URL would answer 405 to a GET.
-        response = see_other(login_url(login_manager.login_view, next_url=url_for(".settings")))
-    return hx_redirect(response.location) if is_htmx() else response
 
 
 def _user_id() -> str:
@@ -260,7 +177,7 @@ def setup() -> Response:
     ext = state()
     enrollment = ext.service().begin_setup(_user_id(), ext.display_name(current_user), ext.clock())
     if isinstance(enrollment, Result):
-        return _failed(enrollment, 400)
+        return failed(enrollment, 400)
     if wants_json():
         return json_response(
             {"qrCode": enrollment.qr_data_uri, "secret": enrollment.secret, "otpauthUri": enrollment.otpauth_uri}
@@ -286,7 +203,7 @@ def verify() -> Response:
     ext = state()
     result = ext.service().confirm_setup(_user_id(), code, ext.clock(), _client())
     if not result.ok:
-        return _failed(result, 400)
+        return failed(result, 400)
     return _show_new_codes(result, "Two-factor authentication is on.")
 
 
@@ -295,7 +212,7 @@ def verify() -> Response:
 def disable() -> Response:
     result = _confirmed("disable")
     if not result.ok:
-        return _failed(result, 400, "The password or code is not correct.")
+        return failed(result, 400, "The password or code is not correct.")
     message = "Two-factor authentication is off."
     if wants_json():
         return json_response({"success": True, "message": message})
@@ -310,7 +227,7 @@ def disable() -> Response:
 def regenerate() -> Response:
     result = _confirmed("regenerate")
     if not result.ok:
-        return _failed(result, 400, "The password or code is not correct.")
+        return failed(result, 400, "The password or code is not correct.")
     return _show_new_codes(result, "New backup codes are ready; the old ones no longer work.")
 
 
@@ -342,9 +259,9 @@ def _show_new_codes(result: Result, message: str) -> Response:
 def challenge() -> Response:
     pending = read_pending()
     if pending is None:
-        return _to_login()
+        return to_login()
     if pending.expired:
-        return _challenge_page("Your sign-in expired. Sign in again.", 401)
+        return challenge_page("Your sign-in expired. Sign in again.", 401)
     return render_challenge(use_backup=request.args.get("method") == "backup")
 
 
@@ -366,7 +283,7 @@ def validate() -> Response:
         return _challenge_refused("Sign in again.", 401)
     if not result.ok:
         if result.outcome in (Outcome.THROTTLED, Outcome.LOCKED):
-            return _failed(result, 401)
+            return failed(result, 401)
         return _challenge_refused(message_for(result), 401)
     return _complete_login(pending.user_id, pending.next, pending.remember)
 
@@ -374,16 +291,7 @@ def validate() -> Response:
 def _challenge_refused(message: str, status: int) -> Response:
     if wants_json():
         return json_response({"valid": False, "required": True, "error": message}, status)
-    return _challenge_page(message, status)
-
-
-def _challenge_page(message: str, status: int) -> Response:
-    """Show the challenge again with a message; once nothing is pending, the message and a way back."""
-    pending = read_pending()
-    if pending is None or pending.expired:
-        # Said on the page (a redirect to the login page would lose why): expired, or never started.
-        clear_pending()
-    return render_challenge(error=message, status_code=status, fragment=is_htmx())
+    return challenge_page(message, status)
 
 
 def _complete_login(user_id: str, next_url: str | None, remember: bool) -> Response:

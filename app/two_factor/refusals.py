@@ -1,0 +1,104 @@
+"""Refusals: a failed result, a bad request or an outage answered in the form the client asked for."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, current_app, request, url_for
+from flask_login import current_user, login_url
+
+from .outcomes import Outcome, Result
+from .pending import clear_pending, read_pending
+from .responses import html_response, hx_redirect, is_htmx, json_response, see_other, wants_json
+from .ui import render_challenge, render_panel, render_settings
+
+MESSAGES = {
+    Outcome.INVALID: "That code is not correct.",
+    Outcome.REPLAYED: "That code was already used. Wait for the next code in your app.",
+    Outcome.LOCKED: "Two-factor sign-in is locked after too many failed attempts. Ask an administrator to reset it.",
+    Outcome.NOT_SET_UP: "Set up two-factor authentication first.",
+    Outcome.NOT_ENABLED: "Two-factor authentication is not enabled.",
+    Outcome.ALREADY_ENABLED: "Two-factor authentication is already enabled.",
+}
+
+
+def too_many(seconds: int) -> str:
+    """Return the throttle message with the wait time, worded exactly as the HTTP contract says."""
+    return f"Too many attempts. Try again in {seconds} seconds."
+
+
+def message_for(result: Result, invalid: str = MESSAGES[Outcome.INVALID]) -> str:
+    """Return the words a person reads for a failed result."""
+    if result.outcome is Outcome.THROTTLED:
+        return too_many(result.retry_after)
+    if result.outcome is Outcome.INVALID:
+        return invalid
+    return MESSAGES[result.outcome]
+
+
+def refuse(message: str, status: int, retry_after: int = 0, locked: bool = False) -> Response:
+    """Answer a refusal in the form the client asked for."""
+    headers = {"Retry-After": str(retry_after)} if retry_after else {}
+    if wants_json():
+        body: dict[str, Any] = {"error": message}
+        if retry_after:
+            body["retryAfter"] = retry_after
+        if locked:
+            body["locked"] = True
+        return json_response(body, status, headers)
+    pending = read_pending()
+    if request.endpoint in ("two_factor.validate", "two_factor.challenge") and pending and not pending.expired:
+        response = render_challenge(error=message, status_code=status, fragment=is_htmx())
+    elif not current_user.is_authenticated:
+        if is_htmx():
+            return to_login()
+        response = html_response("two_factor/error.html", status, title="Request refused", error=message)
+    elif is_htmx():
+        response = render_panel(_panel_for_endpoint(), error=message, status_code=status)
+    else:
+        response = render_settings(error=message, status_code=status)
+    response.headers.update(headers)
+    return response
+
+
+def _panel_for_endpoint() -> str:
+    return {"two_factor.verify": "setup"}.get(request.endpoint or "", "status")
+
+
+def failed(result: Result, invalid_status: int, invalid: str = MESSAGES[Outcome.INVALID]) -> Response:
+    """Answer a failed service result."""
+    if result.outcome in (Outcome.THROTTLED, Outcome.LOCKED):
+        return refuse(message_for(result), 429, retry_after=result.retry_after, locked=result.outcome is Outcome.LOCKED)
+    status = invalid_status if result.outcome in (Outcome.INVALID, Outcome.REPLAYED) else 400
+    return refuse(message_for(result, invalid), status)
+
+
+def to_login() -> Response:
+    """Send the browser to the host's login page (htmx: a whole-page redirect)."""
+    login_manager = current_app.login_manager  # type: ignore[attr-defined]
+    if request.method == "GET" or not login_manager.login_view:
+        response = login_manager.unauthorized()
+    else:
+        # After signing in, come back to the page: the POST-only URL would answer 405 to a GET.
+        response = see_other(login_url(login_manager.login_view, next_url=url_for("two_factor.settings")))
+    return hx_redirect(response.location) if is_htmx() else response
+
+
+def unavailable(message: str) -> Response:
+    """Answer 503 in the client's form; nothing was changed."""
+    if wants_json():
+        return json_response({"error": message}, 503, {"Retry-After": "30"})
+    # Rendered without the context processors: Flask-Login's loads current_user from the database,
+    # which may be what just failed (the page would turn into a 500).
+    page = current_app.jinja_env.get_template("two_factor/error.html")
+    body = page.render(title="Temporarily unavailable", error=message)
+    return Response(body, 503, {"Vary": "HX-Request, Accept"}, mimetype="text/html")
+
+
+def challenge_page(message: str, status: int) -> Response:
+    """Show the challenge again with a message; once nothing is pending, the message and a way back."""
+    pending = read_pending()
+    if pending is None or pending.expired:
+        # Said on the page (a redirect to the login page would lose why): expired, or never started.
+        clear_pending()
+    return render_challenge(error=message, status_code=status, fragment=is_htmx())
