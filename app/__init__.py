@@ -6,9 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, render_template
-from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import RequestEntityTooLarge
+from flask import Flask, Response
 
 from . import config
 
@@ -33,31 +31,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     _configure_logging(app)
     _init_extensions(app)
 
-    from . import auth, cli
+    from . import auth, cli, errors
 
     app.register_blueprint(auth.blueprint)
     app.cli.add_command(cli.create_user)
     app.after_request(_security_headers)
-    app.register_error_handler(CSRFError, _csrf_failed)
-    app.register_error_handler(RequestEntityTooLarge, _too_large)
+    errors.register(app)
     return app
-
-
-def _too_large(error: RequestEntityTooLarge) -> Response | tuple[str, int]:
-    from .two_factor.responses import json_response, wants_json
-
-    if wants_json():
-        return json_response({"error": "The request is too large."}, 413)
-    return render_template("error.html", title="Request refused", error="The request is too large."), 413
-
-
-def _csrf_failed(error: CSRFError) -> Response | tuple[str, int]:
-    from .two_factor.responses import json_response, wants_json
-
-    message = "The form expired or its security token is missing. Reload the page and try again."
-    if wants_json():
-        return json_response({"error": message}, 400)
-    return render_template("error.html", title="Request refused", error=message), 400
 
 
 def _init_extensions(app: Flask) -> None:

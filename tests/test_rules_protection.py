@@ -7,7 +7,8 @@ from contextlib import contextmanager
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
+from sqlalchemy.exc import OperationalError
 
 from app import create_app
 from app.extensions import db
@@ -290,3 +291,33 @@ def test_signals_tell_the_host(enabled: Api, clock: FrozenClock, app) -> None:
     ]
     assert events[1][1]["remaining"] == 9 and events[0][1]["purpose"] == "disable"
     assert all("user_id" in kwargs for _, kwargs in events)
+
+
+@pytest.mark.rate_limited
+def test_host_login_limit_answers_json_with_retry_after(api: Api) -> None:
+    api.refresh_token()
+    for _ in range(3):
+        api.post("/login", {"username": "nobody", "password": "x" * 8})
+    response = api.post("/login", {"username": "nobody", "password": "x" * 8})
+    body = response.get_json()
+    assert response.status_code == 429 and body["retryAfter"] == int(response.headers["Retry-After"]) > 0
+    assert body["error"] == f"Too many attempts. Try again in {body['retryAfter']} seconds."
+
+
+def test_host_login_fails_closed_when_the_database_fails(app, api: Api) -> None:
+    api.register()
+    api.logout()
+
+    def database_down(*args: object) -> None:
+        raise OperationalError("SELECT", {}, Exception("connection lost"))
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", database_down)
+    try:
+        response = api.post("/login", {"username": "alice", "password": PASSWORD})
+    finally:
+        event.remove(engine, "before_cursor_execute", database_down)
+    assert response.status_code == 503 and "unavailable" in response.get_json()["error"]
+    assert api.get("/2fa/status").status_code == 401
+    assert api.login().status_code == 200
