@@ -194,6 +194,7 @@ def test_the_503_page_for_browsers_needs_no_database(app: Flask, enabled: Api, c
     assert "Temporarily unavailable" in page and UNAVAILABLE in page
     assert "Traceback" not in page and "OperationalError" not in page and "SELECT" not in page
     assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["Retry-After"] == "30"
     assert snapshot(app) == before
 
 

@@ -92,7 +92,7 @@ def unavailable(message: str) -> Response:
     # which may be what just failed (the page would turn into a 500).
     page = current_app.jinja_env.get_template("two_factor/error.html")
     body = page.render(title="Temporarily unavailable", error=message)
-    return Response(body, 503, {"Vary": "HX-Request, Accept"}, mimetype="text/html")
+    return Response(body, 503, {"Vary": "HX-Request, Accept", "Retry-After": "30"}, mimetype="text/html")
 
 
 def challenge_page(message: str, status: int) -> Response:
