@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import random
 import subprocess
-import sys
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -29,6 +28,7 @@ from app.two_factor.crypto import KeyRing
 from app.two_factor.models import TwoFactorBackupCode, TwoFactorSecret
 from tests.conftest import make_config
 from tests.helpers_real import pending_client
+from tests.live_server import flask_cli
 from tests.support import PASSWORD, FrozenClock, totp_now
 
 pytestmark = pytest.mark.postgres
@@ -229,19 +229,9 @@ def test_the_real_command_line_refuses_bad_keys_without_echoing_them(app: Flask,
         "SECRET_KEY": "cli-test",
         "DATABASE_URL": url,
     }
-    flask = str(Path(sys.executable).parent / "flask")
 
     def run(keys: str) -> subprocess.CompletedProcess[str]:
-        env = {**base, "TWO_FACTOR_ENCRYPTION_KEYS": keys}
-        return subprocess.run(
-            [flask, "--app", "wsgi", "two-factor", "rotate-keys"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        return flask_cli({**base, "TWO_FACTOR_ENCRYPTION_KEYS": keys}, "two-factor", "rotate-keys", check=False)
 
     wrong_key = Fernet.generate_key().decode()
     wrong = run(wrong_key)
