@@ -37,6 +37,12 @@ def totp_now(secret: str, clock: FrozenClock, offset_steps: int = 0) -> str:
     return pyotp.TOTP(secret).at(clock.now + timedelta(seconds=30 * offset_steps))
 
 
+def wrong_code(secret: str, clock: FrozenClock) -> str:
+    """Return a well-formed code that matches no step in the window."""
+    valid = {totp_now(secret, clock, offset) for offset in (-1, 0, 1)}
+    return next(code for code in (f"{n:06d}" for n in range(1_000_000)) if code not in valid)
+
+
 def create_postgres_database() -> str:
     """Create an empty database and return its SQLAlchemy URL; fail loudly if PostgreSQL is down."""
     name = f"tf_test_{uuid.uuid4().hex[:12]}"

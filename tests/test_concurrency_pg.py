@@ -14,7 +14,7 @@ from flask import Flask
 
 from app.two_factor import throttle, totp
 from tests.helpers_real import counts, pending_clients, release_together, user_id_of
-from tests.support import Api, FrozenClock, totp_now
+from tests.support import Api, FrozenClock, totp_now, wrong_code
 
 pytestmark = pytest.mark.postgres
 
@@ -106,12 +106,6 @@ def test_one_backup_code_many_parallel_logins_exactly_one_wins(
         assert late.get_json()["valid"] is False
         clock.advance(throttle.delay(counts(app, alice)["failed_attempts"], 3600).total_seconds() + 1)
     assert counts(app, alice)["unused_codes"] == 0
-
-
-def wrong_code(secret: str, clock: FrozenClock) -> str:
-    """Return a well-formed code that matches no step in the window."""
-    valid = {totp_now(secret, clock, offset) for offset in (-1, 0, 1)}
-    return next(code for code in (f"{n:06d}" for n in range(1_000_000)) if code not in valid)
 
 
 def test_parallel_wrong_guesses_are_judged_once_per_budget(

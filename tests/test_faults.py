@@ -21,8 +21,8 @@ from app import create_app
 from app.extensions import db
 from app.two_factor.models import TwoFactorBackupCode, TwoFactorSecret
 from tests.conftest import make_config
-from tests.helpers_real import pending_client, snapshot
-from tests.support import PASSWORD, POSTGRES_ADMIN_URL, Api, FrozenClock, totp_now
+from tests.helpers_real import pending_client, secret_row, snapshot
+from tests.support import PASSWORD, POSTGRES_ADMIN_URL, Api, FrozenClock, totp_now, wrong_code
 
 pytestmark = pytest.mark.postgres
 
@@ -94,9 +94,13 @@ def user_id(app: Flask, username: str = "alice") -> str:
 # -- the connection drops mid-request ---------------------------------------------------------
 
 VALIDATE_FAULTS = [
+    "UPDATE two_factor_secrets SET last_used_step",  # replay guard, budget and reset in one statement
+    "INSERT INTO two_factor_attempts",  # the audit row
+    "COMMIT",
+]
+WRONG_CODE_FAULTS = [
     "UPDATE two_factor_secrets SET failed_attempts",  # taking the throttle budget
-    "UPDATE two_factor_secrets SET last_used_step",  # the replay guard
-    "INSERT INTO two_factor_attempts",  # the audit row, flushed at commit
+    "INSERT INTO two_factor_attempts",  # the audit row of the failure
     "COMMIT",
 ]
 
@@ -118,6 +122,26 @@ def test_totp_login_fails_closed_when_the_connection_drops(
     retry = pending.post("/2fa/validate", {"code": code})
     assert retry.status_code == 200 and retry.get_json()["valid"] is True
     assert logged_in(pending)
+
+
+@pytest.mark.parametrize("statement", WRONG_CODE_FAULTS)
+def test_wrong_code_fails_closed_when_the_connection_drops(
+    app: Flask, enabled: Api, clock: FrozenClock, statement: str
+) -> None:
+    pending = pending_client(app)
+    wrong = wrong_code(enabled.secret, clock)
+    before = snapshot(app)
+    with connection_dies_at(app, statement) as fired:
+        response = pending.post("/2fa/validate", {"code": wrong})
+    assert fired, f"the fault at {statement!r} never fired"
+    assert_unavailable(response)
+    assert snapshot(app) == before  # the failure is not half-counted
+    # The database is back: the same wrong code is now judged, and counted once.
+    retry = pending.post("/2fa/validate", {"code": wrong})
+    assert retry.status_code == 401 and retry.get_json()["valid"] is False
+    with app.app_context():
+        assert secret_row(user_id(app)).failed_attempts == 1
+    assert not logged_in(pending)
 
 
 @pytest.mark.parametrize("statement", ["UPDATE two_factor_backup_codes", "COMMIT"])

@@ -218,7 +218,7 @@ def test_session_cookie_flags(database_url: str, monkeypatch) -> None:
 def test_flow_logs_no_secret_code_or_password(enabled: Api, clock: FrozenClock, caplog) -> None:
     caplog.set_level(logging.DEBUG)
     pending_login(enabled)
-    enabled.post("/2fa/validate", {"code": wrong_code(enabled, clock)})
+    enabled.post("/2fa/validate", {"code": wrong_code(enabled.secret, clock)})
     clock.advance(1)
     enabled.post("/2fa/validate", {"code": enabled.backup_codes[0]})
     enabled.post("/2fa/disable", {"password": PASSWORD, "code": enabled.backup_codes[1]})
@@ -252,7 +252,7 @@ def captured(*signals):
 def test_every_judged_attempt_is_audited(app, enabled: Api, clock: FrozenClock) -> None:
     pending_login(enabled)
     enabled.client.environ_base["HTTP_USER_AGENT"] = "AuditTest/1.0"
-    enabled.post("/2fa/validate", {"code": wrong_code(enabled, clock)})
+    enabled.post("/2fa/validate", {"code": wrong_code(enabled.secret, clock)})
     clock.advance(1)
     enabled.post("/2fa/validate", {"code": enabled.backup_codes[0]})
     with app.app_context():
@@ -275,7 +275,7 @@ def test_signals_tell_the_host(enabled: Api, clock: FrozenClock, app) -> None:
         backup_codes_regenerated,
     )
     with captured(*signals) as events:
-        enabled.post("/2fa/disable", {"password": PASSWORD, "code": wrong_code(enabled, clock)})
+        enabled.post("/2fa/disable", {"password": PASSWORD, "code": wrong_code(enabled.secret, clock)})
         clock.advance(1)
         enabled.post("/2fa/backup-codes", {"password": PASSWORD, "code": enabled.backup_codes[0]})
         clock.advance(30)

@@ -5,21 +5,38 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select
+from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from . import codes, signals, throttle, totp
 from .crypto import KeyRing
 from .models import TwoFactorAttempt, TwoFactorBackupCode, TwoFactorSecret
 from .outcomes import BACKUP_CODE, TOTP, Client, Code, Enrollment, Outcome, Policy, Result, Status
+from .statements import (
+    ADVANCE_STEP,
+    PASS_TOTP,
+    READ_SECRET,
+    RECORD_ATTEMPT,
+    RESET_FAILURES,
+    TAKE_BUDGET,
+    USE_BACKUP_CODE,
+)
 
 log = logging.getLogger("flask_two_factor")
-# The atomic UPDATEs go to the tables directly: they need no ORM bookkeeping, and the ORM's
-# bulk-update path costs about a millisecond of CPU per statement on the login hot path.
-SECRETS = TwoFactorSecret.__table__
-CODES = TwoFactorBackupCode.__table__
+
+
+class SecretState(Protocol):
+    """The columns of a secret row that judging reads: an ORM object or a plain Core row."""
+
+    id: str
+    user_id: str
+    secret: str
+    failed_attempts: int
+    last_failed_at: datetime | None
+
 
 class TwoFactorService:
     """Applies the rules to one database session; never touches the request, session or templates."""
@@ -110,7 +127,7 @@ class TwoFactorService:
 
     def check_login(self, user_id: str, code: Code, now: datetime, client: Client) -> Result:
         """Judge the second factor of a pending login."""
-        row = self._enabled_row(user_id)
+        row = self._enabled_state(user_id)
         if row is None:
             return Result(Outcome.NOT_ENABLED)
         result = self._judge(row, code, "login", now, client)
@@ -122,7 +139,7 @@ class TwoFactorService:
         self, user_id: str, code: Code, password_ok: Callable[[], bool], now: datetime, client: Client
     ) -> Result:
         """Turn 2FA off with the password and a code; delete the secret and every code."""
-        row = self._enabled_row(user_id)
+        row = self._enabled_state(user_id)
         if row is None:
             return Result(Outcome.NOT_ENABLED)
         result = self._judge(row, code, "disable", now, client, password_ok)
@@ -138,7 +155,7 @@ class TwoFactorService:
         self, user_id: str, code: Code, password_ok: Callable[[], bool], now: datetime, client: Client
     ) -> Result:
         """Replace every backup code with a fresh set, given the password and a code."""
-        row = self._enabled_row(user_id)
+        row = self._enabled_state(user_id)
         if row is None:
             return Result(Outcome.NOT_ENABLED)
         result = self._judge(row, code, "regenerate", now, client, password_ok)
@@ -170,7 +187,7 @@ class TwoFactorService:
 
     def _judge(
         self,
-        row: TwoFactorSecret,
+        row: SecretState,
         code: Code,
         purpose: str,
         now: datetime,
@@ -178,9 +195,14 @@ class TwoFactorService:
         password_ok: Callable[[], bool] | None = None,
     ) -> Result:
         """Take the throttle budget, then check password and code; leave success uncommitted."""
-        refused = self._take_budget(row, now)
+        refused = self._refusal(row.failed_attempts, row.last_failed_at, now)
         if refused is not None:
             return refused
+        if password_ok is None and code.method == TOTP and self._pass_totp(row, code, now):
+            self._record(row.user_id, True, code.method, purpose, now, client)
+            return Result(Outcome.OK, method=code.method)
+        if not self._take_budget(row, now):
+            return self._lost_budget(row.user_id, now)
         # The password is checked only once the budget is taken, so refusals are no password oracle.
         outcome = Outcome.OK if password_ok is None or password_ok() else Outcome.INVALID
         if outcome is Outcome.OK:
@@ -191,69 +213,61 @@ class TwoFactorService:
             return Result(Outcome.OK, method=code.method)
         return self._fail(row, code, purpose, now, client, outcome)
 
-    def _take_budget(self, row: TwoFactorSecret, now: datetime) -> Result | None:
-        """Atomically count this attempt as a failure in advance; None if it may be judged."""
-        seen = row.failed_attempts
-        if throttle.is_locked(seen):
+    def _refusal(self, failures: int, last_failed_at: datetime | None, now: datetime) -> Result | None:
+        """Return the lock or throttle refusal the counters call for, or None."""
+        if throttle.is_locked(failures):
             return Result(Outcome.LOCKED)
-        wait = throttle.wait_seconds(seen, row.last_failed_at, now, self.policy.throttle_max)
-        if wait:
-            return Result(Outcome.THROTTLED, retry_after=wait)
-        claimed = self.session.execute(
-            update(SECRETS)
-            .where(SECRETS.c.id == row.id, SECRETS.c.failed_attempts == seen)
-            .values(failed_attempts=seen + 1, last_failed_at=now)
-        ).rowcount
-        if claimed == 1:
-            return None
-        # Another request took the budget first: it is judged, this one is refused.
+        wait = throttle.wait_seconds(failures, last_failed_at, now, self.policy.throttle_max)
+        return Result(Outcome.THROTTLED, retry_after=wait) if wait else None
+
+    def _pass_totp(self, row: SecretState, code: Code, now: datetime) -> bool:
+        """Accept a matching TOTP code in one UPDATE: budget untouched, step newer, counters reset.
+
+        The login hot path: a single conditional UPDATE does what taking the budget, consuming the
+        step and resetting the counters do in turn. If it matches no row (a replay, or another
+        request took the budget first), the attempt is judged again the general way, which counts it.
+        """
+        step = totp.matching_step(self.keys.decrypt(row.secret), code.value, now, self.policy.valid_window)
+        if step is None:
+            return False
+        passed = self.session.execute(PASS_TOTP, {"row_id": row.id, "seen": row.failed_attempts, "step": step})
+        return passed.rowcount == 1
+
+    def _take_budget(self, row: SecretState, now: datetime) -> bool:
+        """Atomically count this attempt as a failure in advance; False if another request did first."""
+        taken = self.session.execute(TAKE_BUDGET, {"row_id": row.id, "seen": row.failed_attempts, "now": now})
+        return taken.rowcount == 1
+
+    def _lost_budget(self, user_id: str, now: datetime) -> Result:
+        """Refuse an attempt whose budget another request took first: that one is judged instead."""
         self.session.rollback()
         self._outbox.clear()
-        fresh = self._row(row.user_id)
-        if fresh is not None and throttle.is_locked(fresh.failed_attempts):
-            return Result(Outcome.LOCKED)
-        wait = fresh and throttle.wait_seconds(
-            fresh.failed_attempts, fresh.last_failed_at, now, self.policy.throttle_max
-        )
-        return Result(Outcome.THROTTLED, retry_after=max(1, wait or 0))
+        fresh = self._state(user_id)
+        refused = fresh and self._refusal(fresh.failed_attempts, fresh.last_failed_at, now)
+        return refused or Result(Outcome.THROTTLED, retry_after=1)
 
-    def _consume(self, row: TwoFactorSecret, code: Code, now: datetime, purpose: str) -> Outcome:
+    def _consume(self, row: SecretState, code: Code, now: datetime, purpose: str) -> Outcome:
         """Use up the code: a TOTP step newer than the last, or one unused backup code."""
         if code.method == BACKUP_CODE:
             return self._consume_backup_code(row.user_id, code.value, now, purpose)
         step = totp.matching_step(self.keys.decrypt(row.secret), code.value, now, self.policy.valid_window)
         if step is None:
             return Outcome.INVALID
-        advanced = self.session.execute(
-            update(SECRETS)
-            .where(
-                SECRETS.c.id == row.id,
-                (SECRETS.c.last_used_step.is_(None)) | (SECRETS.c.last_used_step < step),
-            )
-            .values(last_used_step=step)
-        ).rowcount
-        return Outcome.OK if advanced == 1 else Outcome.REPLAYED
+        advanced = self.session.execute(ADVANCE_STEP, {"row_id": row.id, "step": step})
+        return Outcome.OK if advanced.rowcount == 1 else Outcome.REPLAYED
 
     def _consume_backup_code(self, user_id: str, value: str, now: datetime, purpose: str) -> Outcome:
         """Mark one matching unused code as used in one conditional UPDATE."""
         hashes = [codes.keyed_hash(key.key, value) for key in self.keys.code_keys]
-        used = self.session.execute(
-            update(CODES)
-            .where(
-                CODES.c.user_id == user_id,
-                CODES.c.code_hash.in_(hashes),
-                CODES.c.used_at.is_(None),
-            )
-            .values(used_at=now)
-        ).rowcount
-        if used != 1:
+        used = self.session.execute(USE_BACKUP_CODE, {"owner": user_id, "hashes": hashes, "now": now})
+        if used.rowcount != 1:
             return Outcome.INVALID
         remaining = self._codes_remaining(user_id)
         self._send(signals.backup_code_used, user_id=user_id, purpose=purpose, remaining=remaining)
         return Outcome.OK
 
     def _fail(
-        self, row: TwoFactorSecret, code: Code, purpose: str, now: datetime, client: Client, outcome: Outcome
+        self, row: SecretState, code: Code, purpose: str, now: datetime, client: Client, outcome: Outcome
     ) -> Result:
         """Keep the counted failure, audit it, and lock at the threshold."""
         failures = row.failed_attempts + 1
@@ -275,8 +289,12 @@ class TwoFactorService:
         query = select(TwoFactorSecret).where(TwoFactorSecret.user_id == user_id)
         return self.session.execute(query.execution_options(populate_existing=True)).scalar_one_or_none()
 
-    def _enabled_row(self, user_id: str) -> TwoFactorSecret | None:
-        row = self._row(user_id)
+    def _state(self, user_id: str) -> Row[Any] | None:
+        """Read the user's secret row as plain columns (no ORM object to build or track)."""
+        return self.session.execute(READ_SECRET, {"user_id": user_id}).first()
+
+    def _enabled_state(self, user_id: str) -> Row[Any] | None:
+        row = self._state(user_id)
         return row if row is not None and row.is_enabled else None
 
     def _codes_remaining(self, user_id: str) -> int:
@@ -285,12 +303,8 @@ class TwoFactorService:
         )
         return int(self.session.scalar(query) or 0)
 
-    def _reset_failures(self, row: TwoFactorSecret) -> None:
-        self.session.execute(
-            update(SECRETS)
-            .where(SECRETS.c.id == row.id)
-            .values(failed_attempts=0, last_failed_at=None)
-        )
+    def _reset_failures(self, row: SecretState) -> None:
+        self.session.execute(RESET_FAILURES, {"row_id": row.id})
 
     def _issue_codes(self, user_id: str, now: datetime) -> list[str]:
         """Replace the user's backup codes; the plaintext leaves only through the return value."""
@@ -311,16 +325,17 @@ class TwoFactorService:
     def _record(
         self, user_id: str, success: bool, method: str, purpose: str, now: datetime, client: Client
     ) -> None:
-        self.session.add(
-            TwoFactorAttempt(
-                user_id=user_id,
-                success=success,
-                method=method,
-                purpose=purpose,
-                ip_address=(client.ip_address or None) and client.ip_address[:45],
-                user_agent=(client.user_agent or None) and client.user_agent[:512],
-                attempted_at=now,
-            )
+        self.session.execute(
+            RECORD_ATTEMPT,
+            {
+                "user_id": user_id,
+                "success": success,
+                "method": method,
+                "purpose": purpose,
+                "ip_address": (client.ip_address or None) and client.ip_address[:45],
+                "user_agent": (client.user_agent or None) and client.user_agent[:512],
+                "attempted_at": now,
+            },
         )
 
     def _enrollment(self, secret: str, account: str) -> Enrollment:
