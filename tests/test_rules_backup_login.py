@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from app.extensions import db
+from app.models import User
 from app.two_factor import codes
 from app.two_factor.models import TwoFactorBackupCode
 from tests.support import PASSWORD, Api, FrozenClock, totp_now
@@ -103,6 +104,29 @@ def test_session_is_re_established_after_validation(enabled: Api, clock: FrozenC
         assert "_two_factor_pending" not in session
         assert "csrf_token" not in session  # the old token died with the old session
     assert enabled.refresh_token() != old_token
+
+
+def test_a_user_deleted_while_pending_is_not_signed_in(app, enabled: Api, clock: FrozenClock) -> None:
+    pending_login(enabled)
+    app.extensions["two_factor"].load_user = lambda user_id: None
+    response = enabled.post("/2fa/validate", {"code": totp_now(enabled.secret, clock)})
+    assert response.status_code == 401
+    assert response.get_json() == {"valid": False, "required": True, "error": "Sign in again."}
+    assert enabled.get("/2fa/status").status_code == 401
+    with enabled.client.session_transaction() as session:
+        assert "_two_factor_pending" not in session
+
+
+def test_an_account_made_inactive_while_pending_is_not_signed_in(
+    enabled: Api, clock: FrozenClock, monkeypatch
+) -> None:
+    pending_login(enabled)
+    monkeypatch.setattr(User, "is_active", property(lambda user: False))
+    response = enabled.post("/2fa/validate", {"code": totp_now(enabled.secret, clock)})
+    assert response.status_code == 401
+    assert response.get_json() == {"valid": False, "required": True, "error": "This account cannot sign in."}
+    monkeypatch.undo()
+    assert enabled.get("/2fa/status").status_code == 401
 
 
 def test_next_is_honoured_for_same_site_paths(enabled: Api, clock: FrozenClock) -> None:

@@ -300,7 +300,9 @@ def _complete_login(user_id: str, next_url: str | None, remember: bool) -> Respo
     session.clear()
     if user is None:
         return _challenge_refused("Sign in again.", 401)
-    login_user(user, remember=remember)
+    # Flask-Login refuses an account the host marked inactive while the code was awaited.
+    if not login_user(user, remember=remember):
+        return _challenge_refused("This account cannot sign in.", 401)
     target = safe_next(next_url) or current_app.config["TWO_FACTOR_LOGIN_REDIRECT"]
     if wants_json():
         return json_response({"valid": True, "required": True, "redirect": target})
