@@ -4,8 +4,12 @@ Needs the PostgreSQL server (127.0.0.1:5432) and Redis (127.0.0.1:6379, database
 On a 2-core machine the full run takes about 9 minutes, 7 of them the 10^5 requests of (e);
 --quick (500 validations, 10^4 requests) takes about 2.
 
-(a) POST /2fa/validate under gunicorn on PostgreSQL vs a bare Flask endpoint doing one SELECT,
-    same server, same database, same worker count, same load generator, in the same run.
+(a) POST /2fa/validate under gunicorn on PostgreSQL vs a bare Flask endpoint doing one SELECT, same
+    worker count, same database, same load generator, in the same run, interleaved. Two baselines:
+    the endpoint served by the same gunicorn as validate, inside the demo app (bench/host_app.py:
+    it pays what every request of the app pays, so the ratio is what the 2FA check adds), and a
+    minimal Flask app with nothing but that endpoint (bench/bare_app.py, its own gunicorn). Each
+    line also gives the CPU milliseconds per request of the app workers, PostgreSQL and the client.
     What is measured for validate is the real success path of a login challenge: every request
     carries a pending-login session (made beforehand by a real password step over HTTP, not timed)
     and the user's current TOTP code, and ends logged in (200). Each user can pass once per 30 s
@@ -28,8 +32,11 @@ from __future__ import annotations
 
 import argparse
 import gc
+import io
+import json
 import logging
 import multiprocessing
+import os
 import re
 import statistics
 import sys
@@ -43,6 +50,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -54,6 +62,7 @@ import pyotp  # noqa: E402
 from cryptography.fernet import Fernet  # noqa: E402
 from passlib.context import CryptContext  # noqa: E402
 from sqlalchemy import create_engine, event, insert, text  # noqa: E402
+from werkzeug.test import EnvironBuilder  # noqa: E402
 
 from app import create_app  # noqa: E402
 from app.extensions import db, limiter  # noqa: E402
@@ -62,9 +71,21 @@ from app.two_factor import codes, totp  # noqa: E402
 from app.two_factor.crypto import KeyRing  # noqa: E402
 from app.two_factor.extension import PENDING_KEY  # noqa: E402
 from app.two_factor.models import TwoFactorBackupCode, TwoFactorSecret  # noqa: E402
-from app.two_factor.outcomes import parse_code  # noqa: E402
-from tests.live_server import HttpClient, LiveServer, gunicorn, live_server  # noqa: E402
-from tests.support import PASSWORD, FrozenClock, totp_now  # noqa: E402
+from app.two_factor.outcomes import (  # noqa: E402
+    Outcome,
+    Result,
+    parse_code,
+)
+from app.two_factor.service import TwoFactorService  # noqa: E402
+from bench.host_app import add_bare_select  # noqa: E402
+from tests.live_server import CSRF_META, HttpClient, LiveServer, gunicorn, live_server  # noqa: E402
+from tests.support import (  # noqa: E402
+    PASSWORD,
+    FrozenClock,
+    create_postgres_database,
+    drop_postgres_database,
+    totp_now,
+)
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
 CHEAP_HASHES = CryptContext(schemes=["argon2"], argon2__memory_cost=1024, argon2__time_cost=1, argon2__parallelism=1)
@@ -145,14 +166,14 @@ def run_load(tasks: list[Callable[[], int]], concurrency: int) -> Load:
     return Load(len(tasks), time.perf_counter() - start, statuses, latencies)
 
 
-def seed_users(server: LiveServer, count: int) -> list[tuple[str, str, str]]:
+def seed_users(database_url: str, keys: str, count: int) -> list[tuple[str, str, str]]:
     """Insert ``count`` users with 2FA on, straight into the database; return (id, name, secret)."""
-    ring = KeyRing(server.env["TWO_FACTOR_ENCRYPTION_KEYS"])
+    ring = KeyRing(keys)
     password_hash = CHEAP_HASHES.hash(PASSWORD)
     now = datetime.now(UTC)
     old_step = totp.time_step(now) - 10
     people = [(str(uuid.uuid4()), f"bench{i:05d}", totp.new_secret()) for i in range(count)]
-    engine = create_engine(server.database_url)
+    engine = create_engine(database_url)
     try:
         with engine.begin() as conn:
             conn.execute(
@@ -205,44 +226,184 @@ def validate_tasks(clients: list[HttpClient], people: list[tuple[str, str, str]]
     return [task(client, person[2]) for client, person in zip(clients, people, strict=True)]
 
 
-def bare_tasks(server: LiveServer, people: list[tuple[str, str, str]], count: int) -> list[Callable[[], int]]:
+def bare_tasks(
+    server: LiveServer, path: str, people: list[tuple[str, str, str]], count: int
+) -> list[Callable[[], int]]:
     def task(uid: str) -> Callable[[], int]:
         client = HttpClient.to(server)  # one per task: a client is one connection, not thread-safe
-        return lambda: client.get(f"/bare?id={uid}").status
+        return lambda: client.get(f"{path}?id={uid}").status
 
     return [task(people[i % len(people)][0]) for i in range(count)]
+
+
+def cpu_seconds() -> Counter[str]:
+    """Return the CPU seconds used so far by each kind of process on the machine (Linux /proc)."""
+    used: Counter[str] = Counter()
+    ticks = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if "gunicorn" in command:
+            kind = "minimal app" if "bench.bare_app" in command else "demo app"
+        elif "postgres" in command:
+            kind = "PostgreSQL"
+        elif int(entry.name) == os.getpid():
+            kind = "client"
+        else:
+            continue
+        used[kind] += (int(fields[11]) + int(fields[12])) / ticks
+    return used
+
+
+def measured(tasks: list[Callable[[], int]], concurrency: int) -> tuple[Load, Counter[str]]:
+    """Run a load; return it with the CPU milliseconds per request each kind of process spent."""
+    before = cpu_seconds()
+    load = run_load(tasks, concurrency)
+    spent = cpu_seconds()
+    spent.subtract(before)
+    return load, Counter({kind: seconds * 1000 / load.count for kind, seconds in spent.items() if seconds > 0})
 
 
 def bench_gunicorn(users: int, concurrency: int, workers: int) -> None:
     print(f"(a) gunicorn, {workers} workers, PostgreSQL, {concurrency} client threads", flush=True)
     warmup = 200
-    with live_server(REDIS_URL, workers=workers, rate_limit="1000000 per minute", access_log=False) as server:
-        people = seed_users(server, users + warmup)
+    server_options = {"workers": workers, "rate_limit": "1000000 per minute", "access_log": False}
+    with live_server(REDIS_URL, app_spec="bench.host_app:app", **server_options) as server:
+        people = seed_users(server.database_url, server.env["TWO_FACTOR_ENCRYPTION_KEYS"], users + warmup)
         with gunicorn(
             "bench.bare_app:app", server.env, server.database_url, workers, False, f"/bare?id={people[0][0]}"
-        ) as bare:
+        ) as minimal:
             started = time.perf_counter()
             clients = pending_logins(server, people, concurrency)
             print(f"  ({len(people)} password steps done in {time.perf_counter() - started:.1f} s, not timed)")
-            run_load(bare_tasks(bare, people, warmup), concurrency)
+            run_load(bare_tasks(minimal, "/bare", people, warmup), concurrency)
+            run_load(bare_tasks(server, "/bench/select", people, warmup), concurrency)
             run_load(validate_tasks(clients[:warmup], people[:warmup]), concurrency)
 
-            first = run_load(bare_tasks(bare, people, users), concurrency)
-            checked = run_load(validate_tasks(clients[warmup:], people[warmup:]), concurrency)
-            second = run_load(bare_tasks(bare, people, users), concurrency)
+            # Interleaved, so a drift of the machine during the run touches every measure alike.
+            alone_1 = measured(bare_tasks(minimal, "/bare", people, users), concurrency)
+            in_app_1 = measured(bare_tasks(server, "/bench/select", people, users), concurrency)
+            checked = measured(validate_tasks(clients[warmup:], people[warmup:]), concurrency)
+            in_app_2 = measured(bare_tasks(server, "/bench/select", people, users), concurrency)
+            alone_2 = measured(bare_tasks(minimal, "/bare", people, users), concurrency)
 
-    assert first.statuses == second.statuses == Counter({200: users}), (first.statuses, second.statuses)
-    assert checked.statuses == Counter({200: users}), f"validate answered {checked.statuses}"
-    baseline = (first.rate + second.rate) / 2
-    for label, load in (("bare SELECT endpoint, 1st run", first), ("bare SELECT endpoint, 2nd run", second)):
-        add(label, f"{load.rate:.0f} req/s (p50 {ms(percentile(load.latencies, 0.5))})")
-    add(
-        "POST /2fa/validate (TOTP, success)",
-        f"{checked.rate:.0f} req/s (p50 {ms(percentile(checked.latencies, 0.5))}, "
-        f"p90 {ms(percentile(checked.latencies, 0.9))})",
+    for load, _ in (alone_1, in_app_1, in_app_2, alone_2):
+        assert load.statuses == Counter({200: users}), load.statuses
+    assert checked[0].statuses == Counter({200: users}), f"validate answered {checked[0].statuses}"
+
+    def describe(load: Load, cpu: Counter[str]) -> str:
+        split = ", ".join(
+            f"{kind} {cpu[kind]:.1f}" for kind in ("demo app", "minimal app", "PostgreSQL", "client") if cpu[kind]
+        )
+        return f"{load.rate:.0f} req/s (p50 {ms(percentile(load.latencies, 0.5))}; CPU ms/request: {split})"
+
+    add("POST /2fa/validate (TOTP, success), demo app", describe(*checked))
+    rate = checked[0].rate
+    for label, first, second in (
+        ("bare SELECT in the same app and gunicorn", in_app_1, in_app_2),
+        ("bare SELECT, minimal Flask app", alone_1, alone_2),
+    ):
+        add(f"{label}, 1st", describe(*first))
+        add(f"{label}, 2nd", describe(*second))
+        ratio = rate / ((first[0].rate + second[0].rate) / 2)
+        add(f"validate / {label}", f"{ratio:.2f}x", "≥ 0.5x", ratio >= 0.5)
+
+
+def bench_validate_split(batches: int, batch: int = 100) -> None:
+    """In-process CPU per request on PostgreSQL: bare endpoint, validate, validate without the 2FA check.
+
+    Batches of the three alternate in one process, so a drift of the machine touches each alike;
+    the median batch is reported. "Without the 2FA check" replaces TwoFactorService.check_login by
+    an instant success: what is left is what completing a login costs this host (session, CSRF,
+    limiter, loading the user, Flask-Login), which no 2FA implementation can avoid.
+    """
+    print("(a) in-process split, PostgreSQL", flush=True)
+    database_url = create_postgres_database()
+    keys = Fernet.generate_key().decode()
+    app = create_app(
+        {
+            "SECRET_KEY": "bench-" + keys,
+            "SQLALCHEMY_DATABASE_URI": database_url.replace("postgresql://", "postgresql+psycopg://", 1),
+            "TWO_FACTOR_ENCRYPTION_KEYS": keys,
+            "RATELIMIT_ENABLED": True,
+            "RATELIMIT_STORAGE_URI": REDIS_URL,
+            "TWO_FACTOR_RATE_LIMIT": "1000000 per minute",
+            "SESSION_COOKIE_SECURE": False,
+        }
     )
-    ratio = checked.rate / baseline
-    add("validate / bare throughput", f"{ratio:.2f}x", "≥ 0.5x", ratio >= 0.5)
+    add_bare_select(app)
+    try:
+        with app.app_context():
+            db.create_all()
+        people = seed_users(database_url, keys, batches * 2 * batch + batch)
+        bare = EnvironBuilder(path="/bench/select", query_string=f"id={people[0][0]}").get_environ()
+        requests = [validate_environ(app, person) for person in people]
+
+        def served(environ: dict[str, Any]) -> str:
+            statuses: list[str] = []
+            fresh = dict(environ, **{"wsgi.input": io.BytesIO(environ.get("_body", b""))})
+            body = app.wsgi_app(fresh, lambda status, headers: statuses.append(status))
+            b"".join(body)
+            getattr(body, "close", lambda: None)()
+            return statuses[0]
+
+        def cpu_ms(environs: list[dict[str, Any]]) -> float:
+            started = time.process_time()
+            for environ in environs:
+                status = served(environ)
+                assert status.startswith("200"), status
+            return (time.process_time() - started) * 1000 / len(environs)
+
+        instant = mock.patch.object(TwoFactorService, "check_login", lambda *_: Result(Outcome.OK, method="totp"))
+        cpu_ms(requests[:batch] + [bare] * batch)  # warm-up
+        samples: dict[str, list[float]] = {"bare": [], "validate": [], "without": []}
+        for i in range(batches):
+            first = batch + 2 * i * batch
+            samples["bare"].append(cpu_ms([bare] * batch))
+            samples["validate"].append(cpu_ms(requests[first : first + batch]))
+            with instant:
+                samples["without"].append(cpu_ms(requests[first + batch : first + 2 * batch]))
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+        drop_postgres_database(database_url)
+    bare_ms, full_ms, without_ms = (statistics.median(samples[k]) for k in ("bare", "validate", "without"))
+    add("in-process CPU/request: bare SELECT in the demo app", f"{bare_ms:.2f} ms")
+    add("in-process CPU/request: POST /2fa/validate", f"{full_ms:.2f} ms")
+    add("in-process CPU/request: validate, 2FA check replaced by an instant yes", f"{without_ms:.2f} ms")
+    add("  so the 2FA check itself costs", f"{full_ms - without_ms:.2f} ms")
+
+
+def validate_environ(app: Any, person: tuple[str, str, str]) -> dict[str, Any]:
+    """Return the WSGI environ of one person's POST /2fa/validate with a pending login and a code."""
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = CSRF_META.search(page)
+    assert token
+    with client.session_transaction() as session:
+        session[PENDING_KEY] = {"user_id": person[0], "issued_at": int(time.time()), "next": None, "remember": False}
+    cookie = client.get_cookie("session")
+    assert cookie
+    body = json.dumps({"code": pyotp.TOTP(person[2]).now()}).encode()
+    environ = EnvironBuilder(
+        path="/2fa/validate",
+        method="POST",
+        data=body,
+        headers={
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "X-CSRFToken": token.group(1),
+            "Cookie": f"session={cookie.value}",
+        },
+    ).get_environ()
+    environ["_body"] = body
+    return environ
 
 
 # -- in-process app ---------------------------------------------------------------------------
@@ -589,6 +750,7 @@ def main() -> None:
         workdir = Path(tmp)
         if "a" in parts:
             bench_gunicorn(users, args.concurrency, args.workers)
+            bench_validate_split(3 if args.quick else 6)
         if "b" in parts:
             bench_backup_codes(workdir, loops)
         if "cd" in parts:

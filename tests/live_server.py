@@ -139,8 +139,9 @@ def live_server(
     rate_limit: str = "5 per minute",
     extra_env: dict[str, str] | None = None,
     access_log: bool = True,
+    app_spec: str = "wsgi:app",
 ) -> Iterator[LiveServer]:
-    """Create a fresh PostgreSQL database, migrate it with ``flask db upgrade``, serve it with gunicorn."""
+    """Create a fresh PostgreSQL database, migrate it with ``flask db upgrade``, serve ``app_spec`` with gunicorn."""
     require_redis(redis_url)
     database_url = create_postgres_database()
     try:
@@ -157,7 +158,7 @@ def live_server(
             **(extra_env or {}),
         }
         flask_cli(env, "db", "upgrade")
-        with gunicorn("wsgi:app", env, database_url, workers, access_log) as server:
+        with gunicorn(app_spec, env, database_url, workers, access_log) as server:
             yield server
     finally:
         drop_postgres_database(database_url)
