@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 import pytest
 from cryptography.fernet import Fernet
@@ -23,6 +24,7 @@ from app.two_factor import (
     two_factor_locked,
 )
 from app.two_factor.models import TwoFactorAttempt, TwoFactorBackupCode, TwoFactorSecret
+from app.two_factor.service import TwoFactorService
 from tests.conftest import make_config
 from tests.support import PASSWORD, Api, FrozenClock, totp_now
 from tests.test_rules_replay_throttle import pending_login, wrong_code
@@ -45,6 +47,29 @@ def test_each_setup_makes_a_new_secret(api: Api) -> None:
     first = api.setup().get_json()["secret"]
     second = api.setup().get_json()["secret"]
     assert first != second
+
+
+def test_a_parallel_first_setup_is_taken_over_not_refused(app, api: Api, monkeypatch) -> None:
+    api.register()
+    read_row = TwoFactorService._row
+
+    def row_appears_meanwhile(service: TwoFactorService, user_id: str):
+        # As if another request of this user inserted its row between our read and our INSERT.
+        monkeypatch.setattr(TwoFactorService, "_row", read_row)
+        now = datetime.now(UTC)
+        row = {"id": "parallel", "user_id": user_id, "secret": "x", "is_enabled": False, "failed_attempts": 0}
+        with db.engine.begin() as other:
+            other.execute(TwoFactorSecret.__table__.insert(), {**row, "created_at": now, "updated_at": now})
+        return None
+
+    monkeypatch.setattr(TwoFactorService, "_row", row_appears_meanwhile)
+    response = api.setup()
+    assert response.status_code == 200
+    secret = response.get_json()["secret"]
+    with app.app_context():
+        rows = db.session.scalars(select(TwoFactorSecret)).all()
+        assert [row.id for row in rows] == ["parallel"]
+        assert app.extensions["two_factor"].keys.decrypt(rows[0].secret) == secret
 
 
 def test_missing_key_fails_at_start_up(database_url: str) -> None:

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import codes, signals, throttle, totp
@@ -84,6 +85,14 @@ class TwoFactorService:
 
     def begin_setup(self, user_id: str, account: str, now: datetime) -> Enrollment | Result:
         """Store a fresh secret awaiting confirmation; refuse while 2FA is on."""
+        try:
+            return self._store_new_secret(user_id, account, now)
+        except IntegrityError:
+            # A parallel first setup of the same user inserted the row first: take that row over.
+            self.session.rollback()
+            return self._store_new_secret(user_id, account, now)
+
+    def _store_new_secret(self, user_id: str, account: str, now: datetime) -> Enrollment | Result:
         row = self._row(user_id)
         if row is not None and row.is_enabled:
             return Result(Outcome.ALREADY_ENABLED)
