@@ -41,10 +41,19 @@ def postgres_url() -> Iterator[str]:
     drop_postgres_database(url)
 
 
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run the tests of modules marked ``both_backends`` once on SQLite and once on PostgreSQL."""
+    if "backend" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_backends"):
+        metafunc.parametrize("backend", BACKENDS, indirect=True)
+
+
 @pytest.fixture
-def backend() -> str:
-    """Which database the app uses; API modules parametrize it over both."""
-    return "sqlite"
+def backend(request: pytest.FixtureRequest) -> str:
+    """Which database the app uses: SQLite, or each in turn for modules marked ``both_backends``."""
+    return getattr(request, "param", "sqlite")
 
 
 @pytest.fixture

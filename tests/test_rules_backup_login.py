@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from app.extensions import db
@@ -10,6 +11,8 @@ from app.two_factor import codes
 from app.two_factor.models import TwoFactorBackupCode
 from tests.support import PASSWORD, Api, FrozenClock, totp_now
 from tests.test_rules_replay_throttle import pending_login
+
+pytestmark = pytest.mark.both_backends
 
 # -- S7: backup codes --------------------------------------------------------------------------
 

@@ -29,6 +29,8 @@ from tests.conftest import make_config
 from tests.support import PASSWORD, Api, FrozenClock, totp_now
 from tests.test_rules_replay_throttle import pending_login, wrong_code
 
+pytestmark = pytest.mark.both_backends
+
 # -- S4: secrets at rest -----------------------------------------------------------------------
 
 

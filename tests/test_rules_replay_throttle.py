@@ -9,6 +9,8 @@ from app.extensions import db
 from app.two_factor.models import TwoFactorAttempt, TwoFactorSecret
 from tests.support import PASSWORD, Api, FrozenClock, totp_now, wrong_code
 
+pytestmark = pytest.mark.both_backends
+
 
 def pending_login(api: Api) -> None:
     api.logout()
