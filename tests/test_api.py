@@ -179,3 +179,39 @@ def test_htmx_request_gets_a_fragment(client, api: Api) -> None:
     text = response.get_data(as_text=True)
     assert response.status_code == 200 and text.lstrip().startswith('<div id="tf-setup"')
     assert "HX-Request" in response.headers["Vary"]
+
+
+def test_browser_asking_for_status_gets_the_settings_page(api: Api) -> None:
+    api.register()
+    response = api.client.get("/2fa/status", headers={"Accept": "text/html"})
+    assert response.status_code == 200 and response.mimetype == "text/html"
+    assert '<meta name="csrf-token"' in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(("pending_setup", "panel"), [(False, "tf-status"), (True, "tf-setup")])
+def test_htmx_get_of_the_settings_page_gets_its_panel(api: Api, pending_setup: bool, panel: str) -> None:
+    api.register()
+    if pending_setup:
+        api.setup()
+    response = api.client.get("/2fa/settings", headers={"HX-Request": "true"})
+    assert response.status_code == 200 and response.get_data(as_text=True).lstrip().startswith(f'<div id="{panel}"')
+
+
+def test_htmx_get_of_the_challenge_gets_its_form(enabled: Api) -> None:
+    enabled.logout()
+    enabled.login()
+    response = enabled.client.get("/2fa/challenge", headers={"HX-Request": "true"})
+    assert response.status_code == 200 and response.get_data(as_text=True).lstrip().startswith('<div id="tf-challenge"')
+
+
+def test_json_client_without_a_pending_login_gets_401_at_the_challenge(api: Api) -> None:
+    response = api.get("/2fa/challenge")
+    assert response.status_code == 401 and set(response.get_json()) == {"error"}
+
+
+def test_htmx_redirect_varies_on_hx_request(enabled: Api, clock: FrozenClock) -> None:
+    enabled.logout()
+    enabled.login()
+    headers = {"HX-Request": "true", "X-CSRFToken": enabled.token}
+    response = enabled.client.post("/2fa/validate", data={"code": totp_now(enabled.secret, clock)}, headers=headers)
+    assert response.headers["HX-Redirect"] == "/" and "HX-Request" in response.headers["Vary"]

@@ -74,7 +74,9 @@ def failed(result: Result, invalid_status: int, invalid: str = MESSAGES[Outcome.
 
 
 def to_login() -> Response:
-    """Send the browser to the host's login page (htmx: a whole-page redirect)."""
+    """Refuse a client that is not signed in: 401 JSON, else the host's login page (htmx: a whole-page redirect)."""
+    if wants_json():
+        return json_response({"error": "Sign in first."}, 401)
     login_manager = current_app.login_manager  # type: ignore[attr-defined]
     if request.method == "GET" or not login_manager.login_view:
         response = login_manager.unauthorized()

@@ -60,6 +60,8 @@ def _login_url() -> str:
 
 @blueprint.after_request
 def _headers(response: Response) -> Response:
+    # Every answer depends on who asked (htmx, a JSON client or a browser), redirects and refusals too.
+    response.vary.update(("HX-Request", "Accept"))
     # Every 2FA response may show a secret, a QR code, backup codes or account state.
     return add_security_headers(response, no_store=True)
 
@@ -121,8 +123,6 @@ def login_required(view: Callable[..., Response]) -> Callable[..., Response]:
     def wrapped(*args: Any, **kwargs: Any) -> Response:
         if current_user.is_authenticated:
             return view(*args, **kwargs)
-        if wants_json():
-            return json_response({"error": "Sign in first."}, 401)
         return to_login()
 
     return wrapped
@@ -157,14 +157,15 @@ def _password_check(password: str) -> Callable[[], bool]:
 @blueprint.get("/settings")
 @login_required
 def settings() -> Response:
-    return render_settings()
+    # htmx gets the panel the page would show: the pending setup, if any (render_panel falls back to status).
+    return render_panel("setup") if is_htmx() else render_settings()
 
 
 @blueprint.get("/status")
 @login_required
 def status() -> Response:
-    if not wants_json() and is_htmx():
-        return render_panel("status")
+    if not wants_json():
+        return render_panel("status") if is_htmx() else render_settings()
     current = state().service().status(_user_id())
     return json_response(
         {"enabled": current.enabled, "pending": current.pending, "backupCodesRemaining": current.backup_codes_remaining}
@@ -262,7 +263,7 @@ def challenge() -> Response:
         return to_login()
     if pending.expired:
         return challenge_page("Your sign-in expired. Sign in again.", 401)
-    return render_challenge(use_backup=request.args.get("method") == "backup")
+    return render_challenge(use_backup=request.args.get("method") == "backup", fragment=is_htmx())
 
 
 @blueprint.post("/validate")
