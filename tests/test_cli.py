@@ -1,11 +1,14 @@
-"""The command line: create-user, two-factor status / reset / rotate-keys."""
+"""The command line: create-user, two-factor status / reset / check-keys / rotate-keys."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from cryptography.fernet import Fernet
+from sqlalchemy import select, text
 
+from app import create_app
 from app.extensions import db
-from app.two_factor.models import TwoFactorAttempt
+from app.two_factor.models import TwoFactorAttempt, TwoFactorSecret
+from tests.conftest import make_config
 from tests.support import Api, FrozenClock
 
 
@@ -51,3 +54,32 @@ def test_reset_without_2fa_is_an_error(app, api: Api) -> None:
 def test_rotate_keys_with_nothing_to_do(app) -> None:
     result = app.test_cli_runner().invoke(args=["two-factor", "rotate-keys"])
     assert result.exit_code == 0 and "re-encrypted 0 secret" in result.output
+
+
+def test_check_keys_when_every_secret_opens(app, enabled: Api) -> None:
+    result = app.test_cli_runner().invoke(args=["two-factor", "check-keys"])
+    assert result.exit_code == 0 and "all 1 secret(s) open with the configured keys" in result.output
+
+
+def test_check_keys_names_the_users_a_missing_key_locks_out(app, enabled: Api, database_url: str) -> None:
+    other = create_app(make_config(database_url, TWO_FACTOR_ENCRYPTION_KEYS=Fernet.generate_key().decode()))
+    runner = other.test_cli_runner()
+    result = runner.invoke(args=["two-factor", "check-keys"])
+    assert result.exit_code == 1 and "1 secret(s) cannot be read" in result.output
+    with app.app_context():
+        alice = db.session.scalar(text("SELECT id FROM users WHERE username = 'alice'"))
+    assert alice in result.output
+    status = runner.invoke(args=["two-factor", "status", "alice"])
+    assert status.exit_code == 1 and "cannot be read" in status.output and "enabled" in status.output
+    with other.app_context():  # nothing changed: the row still holds alice's secret, 2FA on
+        assert db.session.scalar(select(TwoFactorSecret.is_enabled)) is True
+
+
+def test_a_user_argument_the_host_cannot_parse_is_reported_plainly(app) -> None:
+    def strict_find_user(text: str):
+        return int(text)  # a host whose ids are integers, given a name
+
+    app.extensions["two_factor"].find_user = strict_find_user
+    result = app.test_cli_runner().invoke(args=["two-factor", "status", "alice@example.com"])
+    assert result.exit_code == 1 and "No user matches 'alice@example.com'" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)

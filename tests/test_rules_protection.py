@@ -83,6 +83,8 @@ def test_malformed_key_fails_without_echoing_it(database_url: str) -> None:
     with pytest.raises(InvalidKeyConfig) as caught:
         create_app(make_config(database_url, TWO_FACTOR_ENCRYPTION_KEYS="not-a-real-key-value"))
     assert "not-a-real-key-value" not in str(caught.value)
+    assert isinstance(caught.value, ConfigurationError)  # one except clause catches every start-up mistake
+    assert "Fernet.generate_key()" in str(caught.value)  # and it says how to make a key
 
 
 def test_wrong_key_is_a_clear_error_and_never_a_reset(app, enabled: Api, clock: FrozenClock, database_url) -> None:

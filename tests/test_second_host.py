@@ -8,7 +8,7 @@ import pytest
 from flask import Flask
 
 from tests.second_host.browser import PASSWORD, Browser
-from tests.second_host.in_tree import ANN, ROOT, db, drop, make_test_app
+from tests.second_host.in_tree import ANN, ROOT, db, drop, make_test_app, models, two_factor
 from tests.support import FrozenClock, totp_now
 
 
@@ -232,3 +232,23 @@ def test_decorated_view_needs_2fa_whoever_the_user_is(visitor: Browser, code) ->
 def test_decorated_view_sends_anonymous_users_to_sign_in(visitor: Browser) -> None:
     response = visitor.client.get("/reports")
     assert response.status_code == 302 and response.location.startswith("/account/sign-in")
+
+
+# -- deleting an account ------------------------------------------------------------------------
+
+
+def test_a_deleted_accounts_2fa_is_forgotten_before_its_id_is_reused(host: Flask, visitor: Browser, code) -> None:
+    visitor.sign_in(ROOT)
+    visitor.enable(code)
+    visitor.sign_out()
+    with host.app_context():
+        root = db.session.execute(db.select(models.User).filter_by(email=ROOT)).scalar_one()
+        two_factor.forget(root)
+        db.session.delete(root)
+        db.session.commit()
+        newcomer = models.add_user("new@example.com", PASSWORD)
+        assert newcomer.id == 2  # SQLite hands the deleted id out again
+        for table in ("two_factor_secrets", "two_factor_backup_codes", "two_factor_attempts"):
+            assert db.session.execute(db.text(f"SELECT count(*) FROM {table} WHERE user_id = '2'")).scalar() == 0
+    response = visitor.sign_in("new@example.com")
+    assert response.status_code == 303 and response.location == "/"

@@ -5,12 +5,15 @@ Installed as ``flask_two_factor``; docs/integration.md walks through adopting it
 - ``TwoFactor(app=None, *, check_password, db=None, load_user=None, display_name=None, find_user=None,
   required=None, limiter=None, clock=None)`` and ``TwoFactor.init_app(app)``: checks the prerequisites
   (Flask-Login, CSRFProtect, Flask-SQLAlchemy, a user loader, ``TWO_FACTOR_ENCRYPTION_KEYS``) and
-  raises ``ConfigurationError`` (or ``InvalidKeyConfig``) at start-up when one is missing; registers
-  the blueprint under ``TWO_FACTOR_URL_PREFIX`` (default ``/2fa``), the tables, and ``flask two-factor``.
+  raises ``ConfigurationError`` (its subclass ``InvalidKeyConfig`` for a malformed key) at start-up
+  when one is missing; registers the blueprint under ``TWO_FACTOR_URL_PREFIX`` (default ``/2fa``),
+  the tables, and ``flask two-factor``.
 - ``two_factor.start_challenge(user, next_url=None, remember=False)``: call it in the login view after
   the password is checked; it returns the challenge URL to redirect to, or None when 2FA is off (log
   the user in as usual then).
 - ``two_factor.is_enabled(user)``: True once the user has confirmed 2FA.
+- ``two_factor.forget(user)``: when deleting an account, stage the deletion of its secret, codes and
+  attempts in the host's session (committed with the account), so a reused id inherits nothing.
 - ``required=callable(user) -> bool`` and ``@two_factor_required``: make 2FA mandatory for chosen users
   or views; such a user is sent to the settings page (JSON clients: 403 with ``setupUrl``) until enabled.
 - Signals (blinker), every one sent with the app as sender and ``user_id`` (a string) — see signals.py:
@@ -21,9 +24,9 @@ Installed as ``flask_two_factor``; docs/integration.md walks through adopting it
 
 from __future__ import annotations
 
-from .crypto import InvalidKeyConfig, SecretUnreadable
 from .enforce import two_factor_required
-from .extension import ConfigurationError, TwoFactor
+from .errors import ConfigurationError, InvalidKeyConfig, SecretUnreadable
+from .extension import TwoFactor
 from .signals import (
     backup_code_used,
     backup_codes_regenerated,

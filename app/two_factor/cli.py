@@ -1,10 +1,13 @@
-"""``flask two-factor``: status, admin reset for a lost device, and key rotation."""
+"""``flask two-factor``: status, admin reset for a lost device, key check and key rotation."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import click
 from flask.cli import AppGroup
 from sqlalchemy import func, select
+from sqlalchemy.exc import DataError
 
 from .crypto import SecretUnreadable
 from .extension import state
@@ -16,7 +19,12 @@ BATCH = 500
 
 def _user_id(identifier: str) -> str:
     """Resolve the USER argument through the host's find_user hook."""
-    user = state().find_user(identifier)
+    try:
+        user = state().find_user(identifier)
+    except (ValueError, TypeError, LookupError, DataError):
+        # e.g. a name given where the host's user_loader expects an integer id.
+        state().db.session.rollback()
+        user = None
     if user is None:
         raise click.ClickException(f"No user matches {identifier!r}.")
     return str(user.get_id())
@@ -32,6 +40,8 @@ def status_command(user: str) -> None:
     click.echo(f"user {user_id}: {word}; backup codes left: {current.backup_codes_remaining}")
     if current.locked:
         click.echo("locked after too many failed attempts: run `flask two-factor reset --unlock USER`")
+    if user_id in _unreadable_users(TwoFactorSecret.user_id == user_id):
+        raise click.ClickException(UNREADABLE.format(count=1, users=user_id) + " Run `flask two-factor check-keys`.")
 
 
 @two_factor_cli.command("reset")
@@ -52,18 +62,25 @@ def reset_command(user: str, unlock: bool) -> None:
         )
 
 
+@two_factor_cli.command("check-keys")
+def check_keys_command() -> None:
+    """Check, without changing anything, that every stored secret opens with the configured keys."""
+    unreadable = _unreadable_users()
+    if unreadable:
+        raise click.ClickException(_describe_unreadable(unreadable))
+    total = state().db.session.scalar(select(func.count()).select_from(TwoFactorSecret)) or 0
+    click.echo(f"all {total} secret(s) open with the configured keys.")
+    _report_old_code_keys()
+
+
 @two_factor_cli.command("rotate-keys")
 def rotate_keys_command() -> None:
     """Re-encrypt every secret under the newest key of TWO_FACTOR_ENCRYPTION_KEYS."""
     ext = state()
     session = ext.db.session
-    unreadable = [row.user_id for row in session.scalars(select(TwoFactorSecret)) if not _readable(row.secret)]
+    unreadable = _unreadable_users()
     if unreadable:
-        shown = ", ".join(unreadable[:10]) + (" …" if len(unreadable) > 10 else "")
-        raise click.ClickException(
-            f"{len(unreadable)} secret(s) cannot be read with the configured keys (users: {shown}). "
-            "Is an old key missing from TWO_FACTOR_ENCRYPTION_KEYS? Nothing was changed."
-        )
+        raise click.ClickException(_describe_unreadable(unreadable) + " Nothing was changed.")
     rotated = 0
     last_id = ""
     # Batches keyed by id, each committed: an interrupted run is simply run again.
@@ -80,6 +97,23 @@ def rotate_keys_command() -> None:
         last_id = rows[-1].id
     click.echo(f"re-encrypted {rotated} secret(s) under the newest key.")
     _report_old_code_keys()
+
+
+UNREADABLE = (
+    "{count} secret(s) cannot be read with the configured keys (users: {users}). "
+    "Is an old key missing from TWO_FACTOR_ENCRYPTION_KEYS?"
+)
+
+
+def _unreadable_users(*where: Any) -> list[str]:
+    """Return the ids of users whose stored secret no configured key opens."""
+    rows = state().db.session.execute(select(TwoFactorSecret.user_id, TwoFactorSecret.secret).where(*where))
+    return [user_id for user_id, token in rows if not _readable(token)]
+
+
+def _describe_unreadable(user_ids: list[str]) -> str:
+    shown = ", ".join(user_ids[:10]) + (" …" if len(user_ids) > 10 else "")
+    return UNREADABLE.format(count=len(user_ids), users=shown)
 
 
 def _readable(token: str) -> bool:

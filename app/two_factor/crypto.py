@@ -10,19 +10,11 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from .errors import GENERATE_KEY, InvalidKeyConfig, KeyMaterialError, SecretUnreadable
+
+__all__ = ["CodeKey", "InvalidKeyConfig", "KeyMaterialError", "KeyRing", "SecretUnreadable", "new_key", "parse_keys"]
+
 _CODE_KEY_INFO = b"flask-two-factor/backup-code-hmac/v1"
-
-
-class KeyMaterialError(Exception):
-    """Base for key problems; never carries key material in its message."""
-
-
-class InvalidKeyConfig(KeyMaterialError):
-    """The configured key list is empty or malformed."""
-
-
-class SecretUnreadable(KeyMaterialError):
-    """A stored secret cannot be decrypted with any configured key."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +30,7 @@ def parse_keys(value: str | Iterable[str]) -> list[str]:
     items = value.split(",") if isinstance(value, str) else list(value)
     keys = [item.strip() for item in items if item and item.strip()]
     if not keys:
-        raise InvalidKeyConfig("TWO_FACTOR_ENCRYPTION_KEYS is empty.")
+        raise InvalidKeyConfig(f"TWO_FACTOR_ENCRYPTION_KEYS is empty; generate a key with: {GENERATE_KEY}")
     return keys
 
 
@@ -55,10 +47,10 @@ class KeyRing:
         try:
             fernets = [Fernet(key.encode("ascii")) for key in raw]
         except (ValueError, UnicodeEncodeError):
-            # The message names the position only: the value itself is secret.
+            # The message never repeats the value: it is secret.
             raise InvalidKeyConfig(
                 "TWO_FACTOR_ENCRYPTION_KEYS holds a value that is not a Fernet key "
-                "(32 url-safe base64-encoded bytes)."
+                f"(32 url-safe base64-encoded bytes); generate one with: {GENERATE_KEY}"
             ) from None
         self._multi = MultiFernet(fernets)
         self.code_keys = [_derive_code_key(key) for key in raw]

@@ -13,6 +13,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.types import TypeDecorator
 
 from .crypto import KeyRing
+from .errors import GENERATE_KEY, ConfigurationError
 from .models import tables
 from .outcomes import Policy
 from .service import TwoFactorService
@@ -45,10 +46,6 @@ def _default_display_name(user: Any) -> str:
         if value:
             return str(value)
     return str(user.get_id())
-
-
-class ConfigurationError(RuntimeError):
-    """The host app lacks something the extension needs; raised by ``init_app``."""
 
 
 @dataclass
@@ -175,8 +172,7 @@ class TwoFactor:
         keys = app.config["TWO_FACTOR_ENCRYPTION_KEYS"]
         if not keys:
             raise ConfigurationError(
-                "TWO_FACTOR_ENCRYPTION_KEYS is not set: give one or more Fernet keys, newest first "
-                "(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')."
+                f"TWO_FACTOR_ENCRYPTION_KEYS is not set: give one or more Fernet keys, newest first ({GENERATE_KEY})."
             )
         return KeyRing(keys)
 
@@ -199,6 +195,15 @@ class TwoFactor:
     def is_enabled(self, user: Any) -> bool:
         """Return True if ``user`` has confirmed 2FA and must pass the challenge at login."""
         return state().service().is_enabled(str(user.get_id()))
+
+    def forget(self, user: Any) -> None:
+        """Delete the 2FA data of a user (or user id) the host is deleting, in the host's transaction.
+
+        Call it before committing the deletion of the account: ids may be reused (SQLite reuses the
+        highest integer id), and a new account must never inherit an old secret or codes.
+        """
+        user_id = user if isinstance(user, str | int) else user.get_id()
+        state().service().forget(str(user_id))
 
     def start_challenge(self, user: Any, next_url: str | None = None, remember: bool = False) -> str | None:
         """After a correct password: return the challenge URL to redirect to, or None if 2FA is off.

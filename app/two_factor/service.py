@@ -61,7 +61,7 @@ class TwoFactorService:
 
     def is_enabled(self, user_id: str) -> bool:
         """Return True if the user must pass the second factor at login."""
-        row = self._row(user_id)
+        row = self._state(user_id)
         return bool(row and row.is_enabled)
 
     def pending_enrollment(self, user_id: str, account: str) -> Enrollment | None:
@@ -175,6 +175,15 @@ class TwoFactorService:
         self._commit()
         log.info("backup codes regenerated user_id=%s", user_id)
         return Result(Outcome.OK, method=result.method, backup_codes=tuple(issued))
+
+    def forget(self, user_id: str) -> None:
+        """Stage the deletion of everything kept about a user (secret, codes, attempts); no commit.
+
+        For a host deleting the account: the rows go in the host's own transaction, so a later
+        account that reuses the id starts with nothing.
+        """
+        self._delete_enrollment(user_id)
+        self.session.execute(delete(TwoFactorAttempt).where(TwoFactorAttempt.user_id == user_id))
 
     def admin_reset(self, user_id: str, now: datetime, unlock_only: bool = False) -> bool:
         """Remove the user's 2FA (lost device), or only clear the lock; False if nothing to reset."""
