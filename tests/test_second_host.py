@@ -206,6 +206,27 @@ def test_required_user_reaches_the_app_once_2fa_is_on(visitor: Browser, code) ->
     assert "requires two-factor" not in visitor.client.get("/2fa/settings").get_data(as_text=True)
 
 
+def test_required_user_goes_on_to_the_page_they_wanted_once_codes_are_saved(visitor: Browser, code) -> None:
+    visitor.sign_in(ROOT)
+    stopped = visitor.client.get("/reports?month=3")
+    assert stopped.status_code == 303 and stopped.location == "/2fa/settings"
+    early = visitor.client.get("/2fa/settings?saved=on")  # nothing is enabled yet: the page, no jump
+    assert early.status_code == 200
+    visitor.enable(code)
+    done = visitor.client.get("/2fa/settings?saved=on")  # "Done" under the codes, JavaScript off
+    assert done.status_code == 303 and done.location == "/reports?month=3"
+    again = visitor.client.get("/2fa/settings?saved=on")  # only once
+    assert again.status_code == 200
+
+
+def test_required_user_goes_on_to_the_page_they_wanted_with_htmx(visitor: Browser, code) -> None:
+    visitor.sign_in(ROOT)
+    visitor.client.get("/reports")
+    visitor.enable(code)
+    done = visitor.client.get("/2fa/status?saved=on", headers={"HX-Request": "true"})
+    assert done.status_code == 200 and done.headers["HX-Redirect"] == "/reports"
+
+
 def test_required_user_with_2fa_signs_in_through_the_challenge(visitor: Browser, code) -> None:
     visitor.sign_in(ROOT)
     visitor.enable(code)

@@ -7,13 +7,15 @@ from collections.abc import Callable
 from fnmatch import fnmatchcase
 from typing import Any, TypeVar
 
-from flask import Response, current_app, request, url_for
+from flask import Response, current_app, request, session, url_for
 from flask_login import current_user
 
 from .extension import state
+from .pending import safe_next
 from .responses import hx_redirect, is_htmx, json_response, see_other, wants_json
 
 SETUP_REQUIRED = "Two-factor authentication is required for your account. Set it up to continue."
+AFTER_SETUP_KEY = "_two_factor_after_setup"
 View = TypeVar("View", bound=Callable[..., Any])
 
 
@@ -53,7 +55,21 @@ def setup_required() -> Response:
     url = url_for("two_factor.settings")
     if wants_json():
         return json_response({"error": SETUP_REQUIRED, "setupUrl": url}, 403)
-    return hx_redirect(url) if is_htmx() else see_other(url)
+    if is_htmx():
+        return hx_redirect(url)
+    if request.method == "GET":
+        # Where the user was going: "Done" under the new backup codes leads there.
+        session[AFTER_SETUP_KEY] = safe_next(request.full_path.rstrip("?"))
+    return see_other(url)
+
+
+def destination_after_setup() -> str | None:
+    """Once 2FA is on, return (and forget) the page enforcement stopped the user on, if any."""
+    target = session.get(AFTER_SETUP_KEY)
+    if not isinstance(target, str) or not state().service().is_enabled(str(current_user.get_id())):
+        return None
+    session.pop(AFTER_SETUP_KEY, None)
+    return safe_next(target)
 
 
 def _exempt(endpoint: str | None) -> bool:

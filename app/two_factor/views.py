@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from .crypto import SecretUnreadable
+from .enforce import destination_after_setup
 from .extension import state
 from .outcomes import Client, Code, Outcome, Result, parse_code
 from .pending import clear_pending, read_pending, safe_next
@@ -154,9 +155,20 @@ def _password_check(password: str) -> Callable[[], bool]:
 # -- the settings page ------------------------------------------------------------------------
 
 
+def _continue_after_saving_codes() -> Response | None:
+    """After "Done" under new codes (``saved``), go on to the page 2FA enforcement stopped the user on."""
+    target = destination_after_setup() if request.args.get("saved") else None
+    if target is None:
+        return None
+    return hx_redirect(target) if is_htmx() else see_other(target)
+
+
+
 @blueprint.get("/settings")
 @login_required
 def settings() -> Response:
+    if (target := _continue_after_saving_codes()) is not None:
+        return target
     # htmx gets the panel the page would show: the pending setup, if any (render_panel falls back to status).
     return render_panel("setup") if is_htmx() else render_settings()
 
@@ -165,6 +177,8 @@ def settings() -> Response:
 @login_required
 def status() -> Response:
     if not wants_json():
+        if (target := _continue_after_saving_codes()) is not None:
+            return target
         return render_panel("status") if is_htmx() else render_settings()
     current = state().service().status(_user_id())
     return json_response(
