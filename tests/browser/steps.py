@@ -99,6 +99,16 @@ def answer_challenge(page: Page, code: str) -> None:
     page.get_by_role("button", name="Verify").click()
 
 
+def answer_until_throttled(page: Page, server: LiveServer, secret: str) -> None:
+    """Type wrong codes until the throttle refuses one: each failure doubles the wait, so slow machines get there."""
+    for _ in range(5):
+        with page.expect_response(server("/2fa/validate")) as answer:
+            answer_challenge(page, wrong_code(secret))
+        if answer.value.status == 429:
+            return
+    raise AssertionError("five wrong codes in a row, and the throttle refused none")
+
+
 def enabled_user(server: LiveServer, username: str) -> tuple[str, list[str]]:
     """Create a user with 2FA on through the JSON API, quicker than the browser; return secret and codes."""
     api = Api(server.app.test_client())

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import zxingcpp
 from flask import Flask
 from PIL import Image
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Playwright
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Playwright, expect
 from werkzeug.serving import make_server
 
 from app import create_app
@@ -40,6 +40,8 @@ document.addEventListener("securitypolicyviolation", (event) => {
   console.error(`CSP violation: ${event.violatedDirective} blocked ${event.blockedURI || "inline"}`);
 });
 """
+# The classes htmx puts on elements while a request, a swap or the settling after it is under way.
+HTMX_BUSY = ".htmx-request, .htmx-swapping, .htmx-settling"
 # Chromium's line for any 4xx/5xx answer, and htmx's for a 5xx it does not swap.
 FAILED_LOAD = re.compile(
     r"(?:Failed to load resource: the server responded with a status of|Response Status Error Code) (\d{3})"
@@ -144,3 +146,8 @@ def secret_of(otpauth_uri: str) -> str:
     parts = urlsplit(otpauth_uri)
     assert parts.scheme == "otpauth" and parts.netloc == "totp", otpauth_uri
     return parse_qs(parts.query)["secret"][0]
+
+
+def wait_until_settled(page: Page) -> None:
+    """Wait until htmx has finished swapping and settling (and so its afterSettle handlers ran); at once without it."""
+    expect(page.locator(HTMX_BUSY)).to_have_count(0)
