@@ -195,14 +195,14 @@ def test_pages_use_the_standalone_layout_when_the_host_has_no_base(make_host, tm
     empty.mkdir()
     app = make_host(template_folder=str(empty))
     html = _settings_as(app)
-    assert '<body class="tf-layout">' in html and "Security settings" in html
+    assert '<body class="tf-layout" hx-headers=\'{"X-CSRFToken": "' in html and "Security settings" in html
     assert '<meta name="csrf-token"' in html and 'name="htmx-config"' in html
     assert app.test_client().get("/2fa/static/two_factor_layout.css").status_code == 200
 
 
 def test_base_template_setting_picks_the_layout(make_host) -> None:
     html = _settings_as(make_host(TWO_FACTOR_BASE_TEMPLATE="two_factor/_layout.html"))
-    assert '<body class="tf-layout">' in html and "data-host" not in html
+    assert '<body class="tf-layout" hx-headers=' in html and "data-host" not in html
 
 
 def _host_templates(root: Path, files: dict[str, str]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
@@ -210,7 +211,9 @@ def test_every_post_needs_the_csrf_token(app, enabled: Api, path: str) -> None:
 
 def test_htmx_pages_send_the_token_in_hx_headers(enabled: Api) -> None:
     page = enabled.client.get("/2fa/settings").get_data(as_text=True)
-    assert 'hx-headers=\'{"X-CSRFToken": "' in page and '<meta name="csrf-token"' in page
+    token = re.search(r'<meta name="csrf-token" content="([^"]+)"', page).group(1)
+    # On <body>, so every htmx request of the page carries it, the host's own ones included.
+    assert re.search(r"<body[^>]*hx-headers='\{\"X-CSRFToken\": \"" + re.escape(token) + r"\"\}'", page)
 
 
 # -- S11: headers ------------------------------------------------------------------------------
