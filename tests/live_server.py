@@ -246,7 +246,14 @@ class HttpClient:
         except (http.client.HTTPException, OSError):
             self.close()
             raise
-        for value in response.headers.get_all("Set-Cookie") or []:
+        self.keep_cookies(response.headers.get_all("Set-Cookie") or [])
+        if not self.keep_alive or response.will_close:
+            self.close()
+        return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, data)
+
+    def keep_cookies(self, set_cookies: list[str]) -> None:
+        """Store the cookies of ``Set-Cookie`` headers as a browser does; a cleared one is dropped."""
+        for value in set_cookies:
             cookie = SimpleCookie()
             cookie.load(value)
             for name, morsel in cookie.items():
@@ -254,9 +261,6 @@ class HttpClient:
                     self.cookies.pop(name, None)
                 else:
                     self.cookies[name] = morsel.value
-        if not self.keep_alive or response.will_close:
-            self.close()
-        return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, data)
 
     def refresh_token(self) -> str:
         page = self.request("GET", "/login", headers={"Accept": "text/html"})

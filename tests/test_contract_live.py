@@ -16,7 +16,6 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import quote, unquote, urlencode, urlsplit
 
@@ -78,20 +77,10 @@ class Client(HttpClient):
             set_cookies = response.headers.get_all("Set-Cookie") or []
         finally:
             conn.close()
-        self._keep_cookies(set_cookies)
+        self.keep_cookies(set_cookies)
         self.set_cookies = set_cookies
         assert_security_headers(reply, set_cookies, self.shown)
         return reply
-
-    def _keep_cookies(self, set_cookies: list[str]) -> None:
-        for value in set_cookies:
-            cookie = SimpleCookie()
-            cookie.load(value)
-            for name, morsel in cookie.items():
-                if morsel["max-age"] == "0" or not morsel.value:
-                    self.cookies.pop(name, None)
-                else:
-                    self.cookies[name] = morsel.value
 
     def page(self, path: str, headers: dict[str, str] | None = None) -> Reply:
         """GET ``path`` as a browser does."""
@@ -229,6 +218,16 @@ def start_login(client: Client, name: str, path: str = "/login") -> None:
     reply = client.post(path, {"username": name, "password": PASSWORD})
     assert reply.status == 200 and reply.json() == {"ok": True, "twoFactorRequired": True}, reply.text
     client.read_token("/2fa/challenge")
+
+
+def awaiting_code(server: LiveServer, path: str = "/login") -> tuple[Client, str, tuple[str, list[str]]]:
+    """A new user with 2FA on, signed out, then through the password step: client, name, (secret, codes)."""
+    client = new_client(server)
+    name = register(client)
+    enabled = enable(client)
+    log_out(client)
+    start_login(client, name, path)
+    return client, name, enabled
 
 
 def log_out(client: Client) -> None:
@@ -470,11 +469,7 @@ def test_verify_refusals_then_success(server: LiveServer) -> None:
 
 
 def test_login_challenge_over_json(server: LiveServer) -> None:
-    client = new_client(server)
-    name = register(client)
-    secret, _ = enable(client)
-    log_out(client)
-    start_login(client, name)
+    client, _, (secret, _) = awaiting_code(server)
     assert_error(client.get("/2fa/status"), 401)  # nothing protected while the code is awaited
     assert_redirect_to_login(client.page("/"))
     assert_redirect_to_login(client.page("/2fa/settings"))
@@ -496,11 +491,7 @@ def test_validate_without_a_pending_login_is_401(server: LiveServer) -> None:
 
 
 def test_a_backup_code_signs_in_once(server: LiveServer) -> None:
-    client = new_client(server)
-    name = register(client)
-    _, codes = enable(client)
-    log_out(client)
-    start_login(client, name)
+    client, name, (_, codes) = awaiting_code(server)
     reply = client.post("/2fa/validate", {"code": codes[0].lower().replace("-", " ")})
     assert reply.status == 200 and reply.json()["valid"] is True
     client.read_token("/2fa/settings")
@@ -512,21 +503,13 @@ def test_a_backup_code_signs_in_once(server: LiveServer) -> None:
 
 @pytest.mark.parametrize(("next_url", "redirect"), [("/2fa/settings", "/2fa/settings"), ("//evil.example/", "/")])
 def test_next_is_honoured_only_for_same_site_paths(server: LiveServer, next_url: str, redirect: str) -> None:
-    client = new_client(server)
-    name = register(client)
-    _, codes = enable(client)
-    log_out(client)
-    start_login(client, name, "/login?" + urlencode({"next": next_url}))
+    client, _, (_, codes) = awaiting_code(server, "/login?" + urlencode({"next": next_url}))
     reply = client.post("/2fa/validate", {"code": codes[0]})
     assert reply.status == 200 and reply.json()["redirect"] == redirect
 
 
 def test_a_locked_second_factor_answers_429_locked(server: LiveServer) -> None:
-    client = new_client(server)
-    name = register(client)
-    secret, _ = enable(client)
-    log_out(client)
-    start_login(client, name)
+    client, name, (secret, _) = awaiting_code(server)
     with psql(server) as conn:  # 99 failures whose wait is long over: the next failure is the 100th
         conn.execute(
             "UPDATE two_factor_secrets SET failed_attempts = 99, "
@@ -605,11 +588,7 @@ BAD_CODES = ["", "abc", "12345", "1234567", "1" * 10_000, "12\x003456", "١٢٣�
 
 
 def test_bad_codes_at_validate_are_400_and_do_not_count(server: LiveServer) -> None:
-    client = new_client(server)
-    name = register(client)
-    secret, _ = enable(client)
-    log_out(client)
-    start_login(client, name)
+    client, _, (secret, _) = awaiting_code(server)
     for bad in BAD_CODES:
         assert_refused_code(client.post("/2fa/validate", {"code": bad}), 400)
     assert_refused_code(client.post("/2fa/validate", ["123456"]), 400)
@@ -668,11 +647,7 @@ def test_htmx_gets_fragments_on_the_settings_page(server: LiveServer) -> None:
 
 
 def test_htmx_login_challenge(server: LiveServer) -> None:
-    client = new_client(server)
-    name = register(client)
-    secret, _ = enable(client)
-    log_out(client)
-    start_login(client, name)
+    client, _, (secret, _) = awaiting_code(server)
     assert_fragment(client.htmx("GET", "/2fa/challenge"), "tf-challenge")
     assert_fragment(client.htmx("POST", "/2fa/validate", {"code": wrong_code(secret)}), "tf-challenge", 401)
     throttled = client.htmx("POST", "/2fa/validate", {"code": code_for(secret, 1)})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -79,6 +80,20 @@ def confirm_saved(page: Page) -> None:
     page.get_by_label("I have saved my backup codes").check()
     page.get_by_role("button", name="Done").click()
     expect(page.locator("#tf-status")).to_be_visible()
+
+
+def walk_to_2fa_on(page: Page, server: LiveServer, username: str, check: Callable[[Page], None]) -> None:
+    """Run ``check`` on the sign-up and sign-in pages, then after each step of turning 2FA on."""
+    for path in ("/register", "/login"):
+        page.goto(server(path))
+        check(page)
+    register(page, server, username)
+    check(page)
+    secret = start_setup(page)
+    check(page)
+    turn_on(page, secret)
+    check(page)
+    confirm_saved(page)
 
 
 def next_code(secret: str) -> str:

@@ -28,6 +28,7 @@ from tests.browser.steps import (
     start_setup,
     submit_setup_code,
     turn_on,
+    walk_to_2fa_on,
     wrong_code,
 )
 from tests.browser.support import ErrorGuard, LiveServer, wait_until_settled
@@ -390,16 +391,7 @@ def tab_to_next(page: Page) -> int:
 
 def test_every_control_is_reachable_by_tab(any_page: Page, server: LiveServer) -> None:
     page = any_page
-    for path in ("/register", "/login"):
-        page.goto(server(path))
-        assert_tab_reaches_every_control(page)
-    register(page, server, "kai")
-    assert_tab_reaches_every_control(page)
-    secret = start_setup(page)
-    assert_tab_reaches_every_control(page)
-    turn_on(page, secret)
-    assert_tab_reaches_every_control(page)
-    confirm_saved(page)
+    walk_to_2fa_on(page, server, "kai", assert_tab_reaches_every_control)
     open_account_forms(page)
     assert_tab_reaches_every_control(page)
     page.goto(server("/"))

@@ -128,18 +128,7 @@ def test_life_cycle_with_htmx(context: BrowserContext, page: Page, server: LiveS
     expect(first_event).to_contain_text("127.0.0.1")
     expect(first_event).to_contain_text("Chrome")
 
-    log_out(page, server)
-    log_in(page, server, "alice")
-    expect(page).to_have_url(server("/2fa/challenge"))
-    answer_challenge(page, next_code(secret))
-    expect(page).to_have_url(server("/"))
-    expect(page.locator("main")).to_contain_text("Two-factor authentication is on")
-
-    log_out(page, server)
-    log_in(page, server, "alice")
-    page.get_by_role("link", name="Use a backup code instead").click()
-    answer_challenge(page, codes[0])
-    expect(page).to_have_url(server("/"))
+    sign_in_with_a_code_then_a_backup_code(page, server, "alice", secret, codes[0])
 
     page.goto(server("/2fa/settings"))
     expect(page.locator("#tf-status")).to_contain_text("Backup codes left: 9 of 10")
@@ -185,17 +174,7 @@ def test_life_cycle_without_javascript(nojs_page: Page, server: LiveServer) -> N
     page.reload()
     expect(page.locator("#tf-status .tf-badge")).to_have_text("On")
 
-    log_out(page, server)
-    log_in(page, server, "bob")
-    expect(page).to_have_url(server("/2fa/challenge"))
-    answer_challenge(page, next_code(secret))
-    expect(page).to_have_url(server("/"))
-
-    log_out(page, server)
-    log_in(page, server, "bob")
-    page.get_by_role("link", name="Use a backup code instead").click()
-    answer_challenge(page, codes[0])
-    expect(page).to_have_url(server("/"))
+    sign_in_with_a_code_then_a_backup_code(page, server, "bob", secret, codes[0])
 
     page.goto(server("/2fa/settings"))
     page.get_by_text("Make new backup codes").click()
@@ -214,3 +193,18 @@ def test_life_cycle_without_javascript(nojs_page: Page, server: LiveServer) -> N
     expect(page).to_have_url(server("/2fa/settings"))
     expect(page.locator("#tf-status .tf-badge")).to_have_text("Off")
     log.check_headers()
+
+
+def sign_in_with_a_code_then_a_backup_code(page: Page, server: LiveServer, name: str, secret: str, code: str) -> None:
+    """Sign out and in through the challenge twice: with the app's next code, then with ``code``."""
+    log_out(page, server)
+    log_in(page, server, name)
+    expect(page).to_have_url(server("/2fa/challenge"))
+    answer_challenge(page, next_code(secret))
+    expect(page).to_have_url(server("/"))
+    expect(page.locator("main")).to_contain_text("Two-factor authentication is on")
+    log_out(page, server)
+    log_in(page, server, name)
+    page.get_by_role("link", name="Use a backup code instead").click()
+    answer_challenge(page, code)
+    expect(page).to_have_url(server("/"))

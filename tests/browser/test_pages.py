@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
-from tests.browser.steps import confirm_saved, enabled_user, log_in, register, start_setup, turn_on
+from tests.browser.steps import enabled_user, log_in, walk_to_2fa_on
 from tests.browser.support import ErrorGuard, LiveServer
 from tests.browser.test_flow import CSP
 
@@ -28,16 +28,7 @@ def test_every_page_fits_a_phone_and_labels_its_fields(
 ) -> None:
     context = guard.watch(browser.new_context(viewport=PHONE, has_touch=True, is_mobile=True))
     page = context.new_page()
-    for path in ("/register", "/login"):
-        page.goto(server(path))
-        _check_page(page)
-    register(page, server, "ivy")
-    _check_page(page)
-    secret = start_setup(page)
-    _check_page(page)
-    turn_on(page, secret)
-    _check_page(page)
-    confirm_saved(page)
+    walk_to_2fa_on(page, server, "ivy", _check_page)
     page.get_by_text("Make new backup codes").click()
     page.get_by_text("Turn off two-factor authentication").click()
     _check_page(page)
