@@ -30,6 +30,6 @@ class User(UserMixin, db.Model):
         return passwords.verify(password, self.password_hash)
 
 
-def find_user(identifier: str) -> User | None:
-    """Return the user with this id or username."""
-    return db.session.get(User, identifier) or db.session.scalar(db.select(User).filter_by(username=identifier))
+def find_user(username: str) -> User | None:
+    """Return the user with this username (ids are the user_loader's: ``flask two-factor`` asks both)."""
+    return db.session.scalar(db.select(User).filter_by(username=username))

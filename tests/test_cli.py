@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
+import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select, text
 
 from app import create_app
 from app.extensions import db
+from app.two_factor import two_factor_disabled
 from app.two_factor.models import TwoFactorAttempt, TwoFactorSecret
 from tests.conftest import make_config
 from tests.support import Api, FrozenClock
+
+
+def user_id(app, username: str) -> str:
+    with app.app_context():
+        return db.session.scalar(text("SELECT id FROM users WHERE username = :name"), {"name": username})
+
+
+def two_factor_on(app, username: str) -> bool:
+    with app.app_context():
+        row = db.session.scalar(select(TwoFactorSecret).where(TwoFactorSecret.user_id == user_id(app, username)))
+        return row is not None and row.is_enabled
+
+
+def name_of_anothers_id(app, clock: FrozenClock) -> tuple[str, str]:
+    """Register, with 2FA on, a user whose name is alice's id; return (alice's id, that user's id)."""
+    alice = user_id(app, "alice")
+    other = Api(app.test_client())
+    assert other.register(alice).status_code == 201
+    other.enable(clock)
+    return alice, user_id(app, alice)
 
 
 def test_create_user_then_log_in(app, api: Api) -> None:
@@ -28,6 +50,7 @@ def test_create_user_refuses_a_taken_name(app) -> None:
 def test_status_reports_state(app, enabled: Api) -> None:
     result = app.test_cli_runner().invoke(args=["two-factor", "status", "alice"])
     assert result.exit_code == 0 and "enabled" in result.output and "backup codes left: 10" in result.output
+    assert result.output.startswith(f"user {user_id(app, 'alice')} (alice): enabled")
 
 
 def test_status_of_unknown_user_is_an_error(app) -> None:
@@ -36,8 +59,12 @@ def test_status_of_unknown_user_is_an_error(app) -> None:
 
 
 def test_reset_removes_2fa_and_is_audited(app, enabled: Api, clock: FrozenClock) -> None:
-    result = app.test_cli_runner().invoke(args=["two-factor", "reset", "alice"])
+    sent: list[dict] = []
+    with two_factor_disabled.connected_to(lambda sender, **kwargs: sent.append(kwargs)):
+        result = app.test_cli_runner().invoke(args=["two-factor", "reset", "alice"])
     assert result.exit_code == 0
+    assert result.output.startswith(f"user {user_id(app, 'alice')} (alice): two-factor authentication removed")
+    assert sent == [{"user_id": user_id(app, "alice"), "by": "admin"}]
     enabled.logout()
     assert enabled.login().get_json()["twoFactorRequired"] is False
     with app.app_context():
@@ -49,6 +76,60 @@ def test_reset_without_2fa_is_an_error(app, api: Api) -> None:
     api.register()
     result = app.test_cli_runner().invoke(args=["two-factor", "reset", "alice"])
     assert result.exit_code != 0
+
+
+@pytest.mark.parametrize("command", [["status"], ["reset"], ["reset", "--unlock"]])
+def test_a_name_that_is_another_users_id_is_refused_naming_both(
+    app, enabled: Api, clock: FrozenClock, command: list[str]
+) -> None:
+    alice, other = name_of_anothers_id(app, clock)
+    result = app.test_cli_runner().invoke(args=["two-factor", *command, alice])
+    assert result.exit_code == 1
+    assert f"user {alice} (alice) by id and user {other} ({alice}) by name" in result.output
+    assert "--id or --name" in result.output
+    assert two_factor_on(app, "alice") and two_factor_on(app, alice)
+
+
+def test_id_picks_the_account_with_that_id(app, enabled: Api, clock: FrozenClock) -> None:
+    alice, _ = name_of_anothers_id(app, clock)
+    result = app.test_cli_runner().invoke(args=["two-factor", "reset", "--id", alice])
+    assert result.exit_code == 0
+    assert result.output.startswith(f"user {alice} (alice): two-factor authentication removed")
+    assert not two_factor_on(app, "alice") and two_factor_on(app, alice)
+
+
+def test_name_picks_the_account_with_that_name(app, enabled: Api, clock: FrozenClock) -> None:
+    alice, other = name_of_anothers_id(app, clock)
+    runner = app.test_cli_runner()
+    status = runner.invoke(args=["two-factor", "status", "--name", alice])
+    assert status.exit_code == 0 and status.output.startswith(f"user {other} ({alice}): enabled")
+    result = runner.invoke(args=["two-factor", "reset", "--name", alice])
+    assert result.exit_code == 0
+    assert result.output.startswith(f"user {other} ({alice}): two-factor authentication removed")
+    assert two_factor_on(app, "alice") and not two_factor_on(app, alice)
+
+
+def test_id_does_not_fall_back_to_names(app, enabled: Api) -> None:
+    result = app.test_cli_runner().invoke(args=["two-factor", "reset", "--id", "alice"])
+    assert result.exit_code == 1 and "No user matches 'alice' by id" in result.output
+    assert two_factor_on(app, "alice")
+
+
+def test_id_and_name_together_are_refused(app, enabled: Api) -> None:
+    result = app.test_cli_runner().invoke(args=["two-factor", "reset", "--id", "--name", "alice"])
+    assert result.exit_code == 2 and "not both" in result.output
+    assert two_factor_on(app, "alice")
+
+
+def test_without_a_name_lookup_user_is_an_id(app, enabled: Api) -> None:
+    ext = app.extensions["two_factor"]
+    ext.find_user = ext.load_user  # a host that passed no find_user
+    runner = app.test_cli_runner()
+    alice = user_id(app, "alice")
+    assert runner.invoke(args=["two-factor", "status", alice]).output.startswith(f"user {alice} (alice): enabled")
+    assert "No user matches 'alice'" in runner.invoke(args=["two-factor", "status", "alice"]).output
+    by_name = runner.invoke(args=["two-factor", "status", "--name", "alice"])
+    assert by_name.exit_code == 2 and "by id only" in by_name.output
 
 
 def test_rotate_keys_with_nothing_to_do(app) -> None:

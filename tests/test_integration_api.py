@@ -131,6 +131,15 @@ def test_init_app_needs_a_callable_required_hook() -> None:
         TwoFactor(_bare_app(), check_password=_check, required=True)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("issuer", ["Acme:Corp", ":"])
+def test_init_app_refuses_an_issuer_with_a_colon(issuer: str) -> None:
+    app = _bare_app()
+    app.config["TWO_FACTOR_ISSUER"] = issuer
+    with pytest.raises(ConfigurationError, match=r"TWO_FACTOR_ISSUER must not contain ':' \(authenticator apps"):
+        TwoFactor(app, check_password=_check)
+    assert "two_factor" not in app.blueprints and "two_factor" not in app.extensions
+
+
 def test_load_user_hook_replaces_a_user_loader() -> None:
     app = _bare_app("loader")
     TwoFactor(app, check_password=_check, load_user=lambda user_id: None)

@@ -1,4 +1,4 @@
-"""S1, S2, S4: TOTP math against RFC 6238 / RFC 4226 vectors, the window, and fresh secrets."""
+"""S1, S2, S4: TOTP math against RFC 6238 / RFC 4226 vectors, the window (also at login), and fresh secrets."""
 
 from __future__ import annotations
 
@@ -6,10 +6,13 @@ import base64
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
+import pyotp
 import pytest
 
 from app.two_factor import totp
+from tests.support import Api, FrozenClock, totp_now
 
 # RFC 6238 Appendix B and RFC 4226 Appendix D, as published (seeds per RFC 6238 Appendix A).
 VECTORS = json.loads((Path(__file__).resolve().parent / "data" / "rfc6238.json").read_text())
@@ -65,6 +68,16 @@ def test_window_is_configurable() -> None:
     assert totp.matching_step(FIXED_SECRET, one_back, NOW, window=0) is None
 
 
+def test_default_window_at_login_is_one_step_either_side(enabled: Api, clock: FrozenClock) -> None:
+    clock.advance(120)  # so that T-2 is newer than the enabling step and only the window can refuse it
+    enabled.logout()
+    assert enabled.login().get_json()["twoFactorRequired"] is True
+    for offset in (2, -2):
+        response = enabled.post("/2fa/validate", {"code": totp_now(enabled.secret, clock, offset)})
+        assert response.status_code == 401, offset
+    assert enabled.post("/2fa/validate", {"code": totp_now(enabled.secret, clock, 1)}).status_code == 200
+
+
 @pytest.mark.parametrize("raw", ["", "12345", "1234567", "12345a", "١٢٣٤٥٦", "１２３４５６", "12 34 5", "-12345"])
 def test_inputs_that_cannot_be_a_code_are_rejected(raw: str) -> None:
     assert totp.normalize_code(raw) is None
@@ -77,6 +90,24 @@ def test_spaces_inside_a_code_are_ignored() -> None:
 def test_otpauth_uri_has_issuer_label_and_secret() -> None:
     uri = totp.otpauth_uri("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", "alice", "Acme")
     assert uri == "otpauth://totp/Acme:alice?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=Acme"
+
+
+@pytest.mark.parametrize(
+    ("account", "issuer", "label"),
+    [
+        ("a/b", "Acme", "Acme:a%2Fb"),
+        ("alice", "Acme/Labs", "Acme%2FLabs:alice"),
+        ("alice@example.com", "Acme Corp", "Acme%20Corp:alice%40example.com"),
+        ("al:ice", "Acme", "Acme:al%3Aice"),
+    ],
+)
+def test_otpauth_label_is_encoded_issuer_colon_encoded_account(account: str, issuer: str, label: str) -> None:
+    uri = totp.otpauth_uri(FIXED_SECRET, account, issuer)
+    parts = urlsplit(uri)
+    assert (parts.scheme, parts.netloc, parts.path) == ("otpauth", "totp", f"/{label}")
+    assert parse_qs(parts.query) == {"secret": [FIXED_SECRET], "issuer": [issuer]}
+    parsed = pyotp.parse_uri(uri)  # as an authenticator app reads it back
+    assert (parsed.name, parsed.issuer) == (account, issuer)
 
 
 def test_secret_is_grouped_in_fours() -> None:

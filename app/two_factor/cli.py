@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import click
@@ -17,47 +19,88 @@ two_factor_cli = AppGroup("two-factor", help="Manage users' two-factor authentic
 BATCH = 500
 
 
-def _user_id(identifier: str) -> str:
-    """Resolve the USER argument through the host's find_user hook."""
+@dataclass(frozen=True)
+class Account:
+    """The account a command acts on, named the way every message shows it."""
+
+    id: str
+    label: str
+
+    def __str__(self) -> str:
+        return f"user {self.id}" if self.label == self.id else f"user {self.id} ({self.label})"
+
+
+def user_argument(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add USER with --id / --name, which say how to read it when one text could mean two accounts."""
+    command = click.option("--name", "by_name", is_flag=True, help="USER is a name (find_user).")(command)
+    command = click.option("--id", "by_id", is_flag=True, help="USER is an account id.")(command)
+    return click.argument("user")(command)
+
+
+def _account(text: str, by_id: bool, by_name: bool) -> Account:
+    """Resolve USER by id (load_user) and by name (find_user); refuse a text that names two accounts."""
+    if by_id and by_name:
+        raise click.UsageError("Give --id or --name, not both.")
+    ext = state()
+    # find_user defaults to load_user: such an app knows no names, and USER is an id.
+    has_names = ext.find_user is not ext.load_user
+    if by_name and not has_names:
+        raise click.UsageError("This app looks users up by id only (pass find_user= to TwoFactor for --name).")
+    by_id_user = None if by_name else _lookup(ext.load_user, text)
+    by_name_user = None if by_id or not has_names else _lookup(ext.find_user, text)
+    found = [_describe(user) for user in (by_id_user, by_name_user) if user is not None]
+    if not found:
+        how = " by id" if by_id else " by name" if by_name else ""
+        raise click.ClickException(f"No user matches {text!r}{how}.")
+    if len(found) == 2 and found[0].id != found[1].id:
+        raise click.ClickException(
+            f"{text!r} matches two accounts: {found[0]} by id and {found[1]} by name. Say which with --id or --name."
+        )
+    return found[0]
+
+
+def _lookup(hook: Callable[[str], Any], text: str) -> Any:
     try:
-        user = state().find_user(identifier)
+        return hook(text)
     except (ValueError, TypeError, LookupError, DataError):
         # e.g. a name given where the host's user_loader expects an integer id.
         state().db.session.rollback()
-        user = None
-    if user is None:
-        raise click.ClickException(f"No user matches {identifier!r}.")
-    return str(user.get_id())
+        return None
+
+
+def _describe(user: Any) -> Account:
+    user_id = str(user.get_id())
+    return Account(user_id, state().display_name(user))
 
 
 @two_factor_cli.command("status")
-@click.argument("user")
-def status_command(user: str) -> None:
+@user_argument
+def status_command(user: str, by_id: bool, by_name: bool) -> None:
     """Show whether USER has two-factor authentication."""
-    user_id = _user_id(user)
-    current = state().service().status(user_id)
+    account = _account(user, by_id, by_name)
+    current = state().service().status(account.id)
     word = "enabled" if current.enabled else "pending setup" if current.pending else "disabled"
-    click.echo(f"user {user_id}: {word}; backup codes left: {current.backup_codes_remaining}")
+    click.echo(f"{account}: {word}; backup codes left: {current.backup_codes_remaining}")
     if current.locked:
-        click.echo("locked after too many failed attempts: run `flask two-factor reset --unlock USER`")
-    if user_id in _unreadable_users(TwoFactorSecret.user_id == user_id):
-        raise click.ClickException(UNREADABLE.format(count=1, users=user_id) + " Run `flask two-factor check-keys`.")
+        click.echo(f"locked after too many failed attempts: run `flask two-factor reset --unlock --id {account.id}`")
+    if account.id in _unreadable_users(TwoFactorSecret.user_id == account.id):
+        raise click.ClickException(UNREADABLE.format(count=1, users=account.id) + " Run `flask two-factor check-keys`.")
 
 
 @two_factor_cli.command("reset")
-@click.argument("user")
+@user_argument
 @click.option("--unlock", is_flag=True, help="Only clear the failure counter and lock; keep 2FA on.")
-def reset_command(user: str, unlock: bool) -> None:
+def reset_command(user: str, by_id: bool, by_name: bool, unlock: bool) -> None:
     """Remove USER's two-factor authentication (lost device), or with --unlock only clear the lock."""
     ext = state()
-    user_id = _user_id(user)
-    if not ext.service().admin_reset(user_id, ext.clock(), unlock_only=unlock):
-        raise click.ClickException(f"User {user_id} has no two-factor authentication to reset.")
+    account = _account(user, by_id, by_name)
+    if not ext.service().admin_reset(account.id, ext.clock(), unlock_only=unlock):
+        raise click.ClickException(f"{account} has no two-factor authentication to reset; nothing was changed.")
     if unlock:
-        click.echo(f"user {user_id}: failure counter cleared; two-factor authentication stays on.")
+        click.echo(f"{account}: failure counter cleared; two-factor authentication stays on.")
     else:
         click.echo(
-            f"user {user_id}: two-factor authentication removed; "
+            f"{account}: two-factor authentication removed; "
             "they sign in with the password alone and should set it up again."
         )
 

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import re
 from datetime import datetime
+from urllib.parse import quote, urlencode
 
 import pyotp
 import segno
@@ -51,7 +52,10 @@ def matching_step(secret: str, code: str, now: datetime, window: int) -> int | N
 
 def otpauth_uri(secret: str, account: str, issuer: str) -> str:
     """Return the ``otpauth://totp/ISSUER:ACCOUNT?secret=…&issuer=ISSUER`` provisioning URI."""
-    return pyotp.TOTP(secret).provisioning_uri(name=account, issuer_name=issuer)
+    # Key Uri Format: issuer and account each percent-encoded, "/" too (pyotp leaves it raw, which
+    # splits the label into path segments), joined by a literal ":".
+    label = f"{quote(issuer, safe='')}:{quote(account, safe='')}"
+    return f"otpauth://totp/{label}?{urlencode({'secret': secret, 'issuer': issuer}, quote_via=quote)}"
 
 
 def qr_data_uri(uri: str) -> str:
