@@ -104,6 +104,10 @@ def add_security_headers(response: Response, no_store: bool = False) -> Response
     """Set the security headers a host has not set itself; add no-store when asked."""
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    if request.is_secure:
+        # Only over HTTPS (browsers ignore it on HTTP). No includeSubDomains: we are an add-on to the
+        # host's app and must not break its other subdomains that still speak plain HTTP.
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     if no_store:
         response.headers["Cache-Control"] = "no-store"
         response.headers["Pragma"] = "no-cache"
