@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge, TooManyRequests
 
 from .extensions import db, limiter
+from .two_factor.refusals import too_many
 from .two_factor.responses import json_response, wants_json
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ def _too_large(error: RequestEntityTooLarge) -> Any:
 def _rate_limited(error: TooManyRequests) -> Any:
     current = limiter.current_limit
     retry = max(1, int(current.reset_at - time.time())) if current else 60
-    message = f"Too many attempts. Try again in {retry} seconds."
+    message = too_many(retry)
     if wants_json():
         return json_response({"error": message, "retryAfter": retry}, 429, {"Retry-After": str(retry)})
     return _refused(message, 429, {"Retry-After": str(retry)})

@@ -1,16 +1,24 @@
-"""S7 backup codes and S8 the pending login, through the HTTP API."""
+"""S7 backup codes (120 bits, older codes, keyed hashes, ASCII input) and S8 the pending login, through the HTTP API."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import re
+from urllib.parse import quote
+
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import select
 
 from app.extensions import db
 from app.models import User
 from app.two_factor import codes
 from app.two_factor.models import TwoFactorBackupCode
-from tests.support import PASSWORD, Api, FrozenClock, totp_now
-from tests.test_rules_replay_throttle import pending_login
+from tests.conftest import ENCRYPTION_KEY
+from tests.support import PASSWORD, START, Api, FrozenClock, totp_now
+from tests.test_rules_replay_throttle import failures, pending_login
 
 pytestmark = pytest.mark.both_backends
 
@@ -35,11 +43,62 @@ def test_backup_code_input_is_normalised(enabled: Api) -> None:
 def test_only_keyed_hashes_are_stored(app, enabled: Api) -> None:
     with app.app_context():
         stored = {row.code_hash for row in db.session.scalars(select(TwoFactorBackupCode))}
-        keys = app.extensions["two_factor"].keys
     assert len(stored) == 10
-    normalised = [codes.normalize(code) for code in enabled.backup_codes]
-    assert not {c for c in normalised if c} & stored
-    assert stored == {codes.keyed_hash(keys.newest_code_key.key, c) for c in normalised if c}
+    plain = [code.replace("-", "") for code in enabled.backup_codes]
+    assert not set(plain) & stored
+    # Computed here, not with the product's helpers: HMAC-SHA256 under a key derived (HKDF) from the
+    # encryption key, so the database alone never lets anyone test a guess.
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"flask-two-factor/backup-code-hmac/v1").derive(
+        ENCRYPTION_KEY.encode()
+    )
+    assert stored == {hmac.new(key, code.encode(), hashlib.sha256).hexdigest() for code in plain}
+    assert not stored & {hashlib.sha256(code.encode()).hexdigest() for code in plain}
+
+
+def test_issued_codes_are_six_groups_of_four(enabled: Api) -> None:
+    assert all(re.fullmatch(r"([0-9A-HJKMNP-TV-Z]{4}-){5}[0-9A-HJKMNP-TV-Z]{4}", c) for c in enabled.backup_codes)
+
+
+def give_code(app, display: str) -> None:
+    """Store one more unused code for the only user, hashed as the product hashes codes."""
+    with app.app_context():
+        user_id = db.session.scalar(select(TwoFactorBackupCode.user_id))
+        key = app.extensions["two_factor"].keys.newest_code_key
+        digest = codes.keyed_hash(key.key, codes.normalize(display) or "")
+        db.session.add(TwoFactorBackupCode(user_id=user_id, code_hash=digest, key_id=key.key_id, created_at=START))
+        db.session.commit()
+
+
+def test_older_80_bit_codes_work_until_regenerated(app, enabled: Api, clock: FrozenClock) -> None:
+    give_code(app, "ABCD-EFGH-JKMN-PQRS")
+    give_code(app, "TVWX-YZ01-2345-6789")
+    pending_login(enabled)
+    assert enabled.post("/2fa/validate", {"code": "abcd efgh jkmn pqrs"}).status_code == 200
+    enabled.refresh_token()  # the session was re-established at sign-in
+    clock.advance(30)
+    response = enabled.post("/2fa/backup-codes", {"password": PASSWORD, "code": totp_now(enabled.secret, clock)})
+    assert response.status_code == 200
+    pending_login(enabled)
+    assert enabled.post("/2fa/validate", {"code": "TVWX-YZ01-2345-6789"}).status_code == 401
+
+
+def test_letters_that_only_look_ascii_are_not_a_code(app, enabled: Api) -> None:
+    give_code(app, "SSSS-SSSS-SSSS-SSSS-SSSS-SSSS")
+    pending_login(enabled)
+    # "ſ" (U+017F) upper-cases to "S": read before the ASCII check, it signed in.
+    response = enabled.post("/2fa/validate", {"code": "ſSSS-SSSS-SSSS-SSSS-SSSS-SSSS"})
+    assert response.status_code == 400
+    assert failures(app) == 0
+    assert enabled.post("/2fa/validate", {"code": "ssss-ssss-ssss-ssss-ssss-ssss"}).status_code == 200
+
+
+def test_a_code_padded_past_64_characters_is_refused_uncounted(app, enabled: Api) -> None:
+    pending_login(enabled)
+    for padded in (enabled.backup_codes[0] + "-" * 10_000, enabled.backup_codes[0][::-1] + " " * 100):
+        response = enabled.post("/2fa/validate", {"code": padded})
+        assert response.status_code == 400
+    assert failures(app) == 0
+    assert enabled.post("/2fa/validate", {"code": enabled.backup_codes[0]}).status_code == 200
 
 
 def test_regenerating_invalidates_the_old_codes(enabled: Api, clock: FrozenClock) -> None:
@@ -150,6 +209,37 @@ def test_next_to_another_site_is_ignored(enabled: Api, clock: FrozenClock) -> No
         response = enabled.post("/2fa/validate", {"code": totp_now(enabled.secret, clock)})
         assert response.get_json()["redirect"] == "/", target
         clock.advance(30)
+
+
+# Browsers read each of these as //evil.example: extra slashes, a backslash, a tab they strip.
+OFF_SITE_PATHS = ("///evil.example", "////evil.example/", "/\\evil.example", "\\/evil.example", "/\t/evil.example")
+
+
+def validate_and_follow(api: Api, code: str, htmx: bool) -> str:
+    """Send the code as a JSON client or as htmx; return where the answer sends the browser."""
+    if not htmx:
+        return api.post("/2fa/validate", {"code": code}).get_json()["redirect"]
+    form = {"code": code, "csrf_token": api.token}
+    return api.client.post("/2fa/validate", data=form, headers={"HX-Request": "true"}).headers["HX-Redirect"]
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["json", "htmx"])
+@pytest.mark.parametrize("target", OFF_SITE_PATHS)
+def test_next_that_browsers_read_as_another_site_is_ignored(
+    enabled: Api, clock: FrozenClock, target: str, htmx: bool
+) -> None:
+    enabled.logout()
+    enabled.post(f"/login?next={quote(target, safe='')}", {"username": "alice", "password": PASSWORD})
+    enabled.refresh_token()
+    assert validate_and_follow(enabled, totp_now(enabled.secret, clock), htmx) == "/"
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["json", "htmx"])
+def test_validate_checks_next_even_if_the_host_did_not(enabled: Api, clock: FrozenClock, htmx: bool) -> None:
+    pending_login(enabled)
+    with enabled.client.session_transaction() as session:  # as if the host passed next on unchecked
+        session["_two_factor_pending"] = {**session["_two_factor_pending"], "next": "///evil.example"}
+    assert validate_and_follow(enabled, totp_now(enabled.secret, clock), htmx) == "/"
 
 
 def test_browser_challenge_redirects_with_303(enabled: Api, clock: FrozenClock) -> None:

@@ -25,6 +25,7 @@ from app.two_factor import (
     two_factor_locked,
 )
 from app.two_factor.models import TwoFactorAttempt, TwoFactorBackupCode, TwoFactorSecret
+from app.two_factor.refusals import too_many
 from app.two_factor.service import TwoFactorService
 from tests.conftest import make_config
 from tests.support import PASSWORD, Api, FrozenClock, totp_now
@@ -102,6 +103,40 @@ def test_wrong_key_is_a_clear_error_and_never_a_reset(app, enabled: Api, clock: 
     assert other.test_cli_runner().invoke(args=["two-factor", "rotate-keys"]).exit_code != 0
 
 
+def unchanged_after(app, action) -> None:
+    """Run ``action`` and assert it left every 2FA table exactly as it was."""
+    query = text(
+        "SELECT (SELECT count(*) FROM two_factor_attempts), (SELECT count(*) FROM two_factor_backup_codes "
+        "WHERE used_at IS NULL), (SELECT failed_attempts + account_failed_attempts FROM two_factor_secrets)"
+    )
+    with app.app_context():
+        before = db.session.execute(query).one()
+    action()
+    with app.app_context():
+        assert db.session.execute(query).one() == before
+
+
+@pytest.mark.parametrize("dropped", [False, True], ids=["wrong key", "old key dropped"])
+def test_backup_codes_under_a_missing_key_fail_closed(
+    app, enabled: Api, clock: FrozenClock, database_url, dropped: bool
+) -> None:
+    old_key, new_key = app.config["TWO_FACTOR_ENCRYPTION_KEYS"], Fernet.generate_key().decode()
+    if dropped:  # rotated properly, then the old key removed while codes hashed under it are unused
+        rotated = create_app(make_config(database_url, TWO_FACTOR_ENCRYPTION_KEYS=f"{new_key},{old_key}"))
+        assert rotated.test_cli_runner().invoke(args=["two-factor", "rotate-keys"]).exit_code == 0
+    other = create_app(make_config(database_url, TWO_FACTOR_ENCRYPTION_KEYS=new_key))
+    other.extensions["two_factor"].clock = clock
+    client = Api(other.test_client())
+
+    def sign_in_with_a_backup_code() -> None:
+        client.login()
+        response = client.post("/2fa/validate", {"code": enabled.backup_codes[0]})
+        assert response.status_code == 503 and "unavailable" in response.get_json()["error"]
+        # Not a failure the user caused: no wait, no lock, no audit row, the code still unused.
+
+    unchanged_after(other, sign_in_with_a_backup_code)
+
+
 def test_rotate_keys_re_encrypts_every_secret(app, enabled: Api, clock: FrozenClock, database_url) -> None:
     old_key = app.config["TWO_FACTOR_ENCRYPTION_KEYS"]
     new_key = Fernet.generate_key().decode()
@@ -138,6 +173,16 @@ def test_per_ip_limit_on_login(api: Api) -> None:
     api.refresh_token()
     statuses = [api.post("/login", {"username": "nobody", "password": "x" * 8}).status_code for _ in range(4)]
     assert statuses[:3] == [401, 401, 401] and statuses[3] == 429
+
+
+@pytest.mark.rate_limited
+def test_per_ip_budget_is_one_for_every_2fa_post(api: Api, clock: FrozenClock) -> None:
+    # Three POSTs to three other endpoints spend the budget (3 per minute) of all of them together.
+    api.register()
+    assert [api.post(path).status_code for path in ("/2fa/setup", "/2fa/setup/cancel", "/2fa/setup")] == [200] * 3
+    response = api.post("/2fa/verify", {"code": "123456"})
+    assert response.status_code == 429 and int(response.headers["Retry-After"]) > 0
+    assert api.post("/2fa/disable", {"password": PASSWORD, "code": "123456"}).status_code == 429
 
 
 @pytest.mark.rate_limited
@@ -333,7 +378,7 @@ def test_host_login_limit_answers_json_with_retry_after(api: Api) -> None:
     response = api.post("/login", {"username": "nobody", "password": "x" * 8})
     body = response.get_json()
     assert response.status_code == 429 and body["retryAfter"] == int(response.headers["Retry-After"]) > 0
-    assert body["error"] == f"Too many attempts. Try again in {body['retryAfter']} seconds."
+    assert body["error"] == too_many(body["retryAfter"])
 
 
 def test_host_login_fails_closed_when_the_database_fails(app, api: Api) -> None:

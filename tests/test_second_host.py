@@ -144,7 +144,7 @@ def test_signals_carry_the_host_app_and_the_string_id(visitor: Browser, code, cl
         visitor.post_json("/2fa/disable", {"password": "wrong password", "code": code(visitor.secret)})
         visitor.sign_out()
         visitor.sign_in(ANN)
-        clock.advance(30)  # past the one-second wait the failure started
+        clock.advance(30)
         visitor.post_json("/2fa/validate", {"code": visitor.backup_codes[0]})
     finally:
         for name, receiver in receivers.items():
@@ -156,7 +156,7 @@ def test_signals_carry_the_host_app_and_the_string_id(visitor: Browser, code, cl
         ("backup_code_used", app),
     ]
     assert seen[0][2] == {"user_id": "1"}
-    assert seen[1][2] == {"user_id": "1", "purpose": "disable", "failures": 1}
+    assert seen[1][2] == {"user_id": "1", "purpose": "disable", "failures": 1, "scope": "account"}
     assert seen[2][2] == {"user_id": "1", "purpose": "login", "remaining": 9}
 
 

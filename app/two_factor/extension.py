@@ -118,6 +118,7 @@ class TwoFactor:
         db = self.db if self.db is not None else app.extensions.get("sqlalchemy")
         load_user = self._require_prerequisites(app, db)
         keys = self._key_ring(app)
+        _check_issuer(app.config["TWO_FACTOR_ISSUER"])
         _copy_tables(db.metadata)
         app.extensions["two_factor"] = State(
             db=db,
@@ -226,6 +227,15 @@ class TwoFactor:
         return url_for("two_factor.challenge")
 
 
+def _check_issuer(issuer: object) -> None:
+    """Refuse an issuer the otpauth label cannot carry."""
+    if ":" in str(issuer):
+        raise ConfigurationError(
+            "TWO_FACTOR_ISSUER must not contain ':' "
+            "(authenticator apps read it as the separator between issuer and account)."
+        )
+
+
 def _copy_tables(metadata: MetaData) -> None:
     """Copy the product's tables into the host's metadata, so create_all and Alembic see them.
 
@@ -248,10 +258,16 @@ def base_template() -> Any:
 
 
 def _limit_posts(limiter: Any, blueprint: Any) -> None:
-    """Put the per-IP limit (TWO_FACTOR_RATE_LIMIT) on every POST of the blueprint, once per limiter."""
+    """Put one per-IP budget (TWO_FACTOR_RATE_LIMIT) on all the blueprint's POSTs together, once per limiter.
+
+    Shared, not per endpoint: otherwise each of validate, disable, backup-codes… would add its own budget.
+    """
     if getattr(limiter, "_two_factor_limited", False):
         return
-    limiter.limit(lambda: str(current_app.config["TWO_FACTOR_RATE_LIMIT"]), methods=["POST"])(blueprint)
+    limit = limiter.shared_limit(
+        lambda: str(current_app.config["TWO_FACTOR_RATE_LIMIT"]), scope="two-factor", methods=["POST"]
+    )
+    limit(blueprint)
     limiter._two_factor_limited = True
 
 

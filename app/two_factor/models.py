@@ -39,7 +39,7 @@ class Base(DeclarativeBase):
 
 
 class TwoFactorSecret(Base):
-    """One user's TOTP secret, its state, the replay guard and the throttle counters."""
+    """One user's TOTP secret, its state, the replay guard and the throttle counters of each scope."""
 
     __tablename__ = "two_factor_secrets"
 
@@ -51,8 +51,13 @@ class TwoFactorSecret(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_used_step: Mapped[int | None] = mapped_column(BigInteger)
+    # The sign-in scope (the login challenge).
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The account scope (settings actions and re-authentication), counted apart so that someone
+    # holding only a stolen session can never lock the owner out of signing in.
+    account_failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    account_last_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class TwoFactorBackupCode(Base):

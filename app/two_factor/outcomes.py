@@ -31,6 +31,8 @@ class Result:
     outcome: Outcome
     retry_after: int = 0
     method: str | None = None
+    # The throttle scope that judged or refused the attempt ("sign-in" or "account").
+    scope: str | None = None
     backup_codes: tuple[str, ...] = ()
 
     @property
@@ -71,6 +73,7 @@ class Status:
     pending: bool
     backup_codes_remaining: int
     locked: bool = False
+    account_locked: bool = False
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from flask_login import current_user, login_url
 from .outcomes import Outcome, Result
 from .pending import clear_pending, read_pending
 from .responses import html_response, hx_redirect, is_htmx, json_response, see_other, wants_json
+from .throttle import ACCOUNT
 from .ui import render_challenge, render_panel, render_settings
 
 MESSAGES = {
@@ -20,11 +21,17 @@ MESSAGES = {
     Outcome.NOT_ENABLED: "Two-factor authentication is not enabled.",
     Outcome.ALREADY_ENABLED: "Two-factor authentication is already enabled.",
 }
+# A lock of the account scope never stops signing in, so the user is told they still can.
+ACCOUNT_LOCKED = (
+    "Changes to two-factor authentication are locked after too many failed attempts. "
+    "You can still sign in; ask an administrator to unlock them."
+)
 
 
 def too_many(seconds: int) -> str:
-    """Return the throttle message with the wait time, worded exactly as the HTTP contract says."""
-    return f"Too many attempts. Try again in {seconds} seconds."
+    """Return the throttle message with the wait, in whole seconds and the right number."""
+    unit = "second" if seconds == 1 else "seconds"
+    return f"Too many attempts. Wait {seconds} {unit}, then try again."
 
 
 def message_for(result: Result, invalid: str = MESSAGES[Outcome.INVALID]) -> str:
@@ -33,6 +40,8 @@ def message_for(result: Result, invalid: str = MESSAGES[Outcome.INVALID]) -> str
         return too_many(result.retry_after)
     if result.outcome is Outcome.INVALID:
         return invalid
+    if result.outcome is Outcome.LOCKED and result.scope == ACCOUNT:
+        return ACCOUNT_LOCKED
     return MESSAGES[result.outcome]
 
 
@@ -46,19 +55,26 @@ def refuse(message: str, status: int, retry_after: int = 0, locked: bool = False
         if locked:
             body["locked"] = True
         return json_response(body, status, headers)
+    # A throttled page keeps the typed code and counts the wait down (the button waits with it).
+    waiting = {"retry_after": retry_after, "typed_code": _typed_code()} if retry_after else {}
     pending = read_pending()
     if request.endpoint in ("two_factor.validate", "two_factor.challenge") and pending and not pending.expired:
-        response = render_challenge(error=message, status_code=status, fragment=is_htmx())
+        response = render_challenge(error=message, status_code=status, fragment=is_htmx(), **waiting)
     elif not current_user.is_authenticated:
         if is_htmx():
             return to_login()
         response = html_response("two_factor/error.html", status, title="Request refused", error=message)
     elif is_htmx():
-        response = render_panel(_panel_for_endpoint(), error=message, status_code=status)
+        response = render_panel(_panel_for_endpoint(), error=message, status_code=status, **waiting)
     else:
-        response = render_settings(error=message, status_code=status)
+        response = render_settings(error=message, status_code=status, **waiting)
     response.headers.update(headers)
     return response
+
+
+def _typed_code() -> str:
+    """Return the code field as typed, for a form shown again after a wait (never the password)."""
+    return request.form.get("code", "")[:64]
 
 
 def _panel_for_endpoint() -> str:

@@ -13,20 +13,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import codes, signals, throttle, totp
-from .crypto import KeyRing
+from .crypto import KeyRing, SecretUnreadable
 from .models import TwoFactorAttempt, TwoFactorBackupCode, TwoFactorSecret
 from .outcomes import BACKUP_CODE, TOTP, Client, Code, Enrollment, Outcome, Policy, Result, Status
-from .statements import (
-    ADVANCE_STEP,
-    PASS_TOTP,
-    READ_SECRET,
-    RECORD_ATTEMPT,
-    RESET_FAILURES,
-    TAKE_BUDGET,
-    USE_BACKUP_CODE,
-)
+from .statements import ADVANCE_STEP, CODES_UNDER_OTHER_KEYS, READ_SECRET, RECORD_ATTEMPT, SCOPES, USE_BACKUP_CODE
+from .throttle import ACCOUNT, SIGN_IN
 
 log = logging.getLogger("flask_two_factor")
+
+
+# Which throttle scope judges each purpose: only the login challenge spends the sign-in budget.
+SCOPE_OF = {"login": SIGN_IN, "enable": ACCOUNT, "disable": ACCOUNT, "regenerate": ACCOUNT, "reauth": ACCOUNT}
 
 
 class SecretState(Protocol):
@@ -37,6 +34,14 @@ class SecretState(Protocol):
     secret: str
     failed_attempts: int
     last_failed_at: datetime | None
+    account_failed_attempts: int
+    account_last_failed_at: datetime | None
+
+
+def counters(row: SecretState, scope: str) -> tuple[int, datetime | None]:
+    """Return the failure count and the time of the last failure of one scope."""
+    columns = SCOPES[scope]
+    return getattr(row, columns.failures.key), getattr(row, columns.last_failed_at.key)
 
 
 class TwoFactorService:
@@ -57,7 +62,9 @@ class TwoFactorService:
         if row is None:
             return Status(enabled=False, pending=False, backup_codes_remaining=0)
         remaining = self._codes_remaining(user_id) if row.is_enabled else 0
-        return Status(row.is_enabled, not row.is_enabled, remaining, throttle.is_locked(row.failed_attempts))
+        locked = throttle.is_locked(row.failed_attempts)
+        account_locked = throttle.is_locked(row.account_failed_attempts)
+        return Status(row.is_enabled, not row.is_enabled, remaining, locked, account_locked)
 
     def is_enabled(self, user_id: str) -> bool:
         """Return True if the user must pass the second factor at login."""
@@ -192,6 +199,7 @@ class TwoFactorService:
             return False
         if unlock_only:
             row.failed_attempts, row.last_failed_at = 0, None
+            row.account_failed_attempts, row.account_last_failed_at = 0, None
         else:
             self._delete_enrollment(user_id)
         self._record(user_id, True, "admin", "unlock" if unlock_only else "reset", now, Client())
@@ -212,33 +220,34 @@ class TwoFactorService:
         client: Client,
         password_ok: Callable[[], bool] | None = None,
     ) -> Result:
-        """Take the throttle budget, then check password and code; leave success uncommitted."""
-        refused = self._refusal(row.failed_attempts, row.last_failed_at, now)
+        """Take the throttle budget of the purpose's scope, then check password and code; leave success uncommitted."""
+        scope = SCOPE_OF[purpose]
+        refused = self._refusal(*counters(row, scope), now, scope)
         if refused is not None:
             return refused
-        if password_ok is None and code.method == TOTP and self._pass_totp(row, code, now):
+        if password_ok is None and code.method == TOTP and self._pass_totp(row, code, now, scope):
             self._record(row.user_id, True, code.method, purpose, now, client)
             return Result(Outcome.OK, method=code.method)
-        if not self._take_budget(row, now):
-            return self._lost_budget(row.user_id, now)
+        if not self._take_budget(row, now, scope):
+            return self._lost_budget(row.user_id, now, scope)
         # The password is checked only once the budget is taken, so refusals are no password oracle.
         outcome = Outcome.OK if password_ok is None or password_ok() else Outcome.INVALID
         if outcome is Outcome.OK:
             outcome = self._consume(row, code, now, purpose)
         if outcome is Outcome.OK:
-            self._reset_failures(row)
+            self.session.execute(SCOPES[scope].reset_failures, {"row_id": row.id})
             self._record(row.user_id, True, code.method, purpose, now, client)
             return Result(Outcome.OK, method=code.method)
         return self._fail(row, code, purpose, now, client, outcome)
 
-    def _refusal(self, failures: int, last_failed_at: datetime | None, now: datetime) -> Result | None:
-        """Return the lock or throttle refusal the counters call for, or None."""
+    def _refusal(self, failures: int, last_failed_at: datetime | None, now: datetime, scope: str) -> Result | None:
+        """Return the lock or throttle refusal the scope's counters call for, or None."""
         if throttle.is_locked(failures):
-            return Result(Outcome.LOCKED)
+            return Result(Outcome.LOCKED, scope=scope)
         wait = throttle.wait_seconds(failures, last_failed_at, now, self.policy.throttle_max)
-        return Result(Outcome.THROTTLED, retry_after=wait) if wait else None
+        return Result(Outcome.THROTTLED, retry_after=wait, scope=scope) if wait else None
 
-    def _pass_totp(self, row: SecretState, code: Code, now: datetime) -> bool:
+    def _pass_totp(self, row: SecretState, code: Code, now: datetime, scope: str) -> bool:
         """Accept a matching TOTP code in one UPDATE: budget untouched, step newer, counters reset.
 
         The login hot path: a single conditional UPDATE does what taking the budget, consuming the
@@ -248,21 +257,23 @@ class TwoFactorService:
         step = totp.matching_step(self.keys.decrypt(row.secret), code.value, now, self.policy.valid_window)
         if step is None:
             return False
-        passed = self.session.execute(PASS_TOTP, {"row_id": row.id, "seen": row.failed_attempts, "step": step})
+        seen, _ = counters(row, scope)
+        passed = self.session.execute(SCOPES[scope].pass_totp, {"row_id": row.id, "seen": seen, "step": step})
         return passed.rowcount == 1
 
-    def _take_budget(self, row: SecretState, now: datetime) -> bool:
+    def _take_budget(self, row: SecretState, now: datetime, scope: str) -> bool:
         """Atomically count this attempt as a failure in advance; False if another request did first."""
-        taken = self.session.execute(TAKE_BUDGET, {"row_id": row.id, "seen": row.failed_attempts, "now": now})
+        seen, _ = counters(row, scope)
+        taken = self.session.execute(SCOPES[scope].take_budget, {"row_id": row.id, "seen": seen, "now": now})
         return taken.rowcount == 1
 
-    def _lost_budget(self, user_id: str, now: datetime) -> Result:
+    def _lost_budget(self, user_id: str, now: datetime, scope: str) -> Result:
         """Refuse an attempt whose budget another request took first: that one is judged instead."""
         self.session.rollback()
         self._outbox.clear()
         fresh = self._state(user_id)
-        refused = fresh and self._refusal(fresh.failed_attempts, fresh.last_failed_at, now)
-        return refused or Result(Outcome.THROTTLED, retry_after=1)
+        refused = fresh and self._refusal(*counters(fresh, scope), now, scope)
+        return refused or Result(Outcome.THROTTLED, retry_after=1, scope=scope)
 
     def _consume(self, row: SecretState, code: Code, now: datetime, purpose: str) -> Outcome:
         """Use up the code: a TOTP step newer than the last, or one unused backup code."""
@@ -279,27 +290,36 @@ class TwoFactorService:
         hashes = [codes.keyed_hash(key.key, value) for key in self.keys.code_keys]
         used = self.session.execute(USE_BACKUP_CODE, {"owner": user_id, "hashes": hashes, "now": now})
         if used.rowcount != 1:
+            self._require_code_keys(user_id)
             return Outcome.INVALID
         remaining = self._codes_remaining(user_id)
         self._send(signals.backup_code_used, user_id=user_id, purpose=purpose, remaining=remaining)
         return Outcome.OK
 
+    def _require_code_keys(self, user_id: str) -> None:
+        """Fail closed when unused codes were hashed under a key no longer configured: a miss proves nothing."""
+        key_ids = [key.key_id for key in self.keys.code_keys]
+        if self.session.execute(CODES_UNDER_OTHER_KEYS, {"owner": user_id, "key_ids": key_ids}).first():
+            raise SecretUnreadable("Backup codes cannot be checked with the configured keys.")
+
     def _fail(
         self, row: SecretState, code: Code, purpose: str, now: datetime, client: Client, outcome: Outcome
     ) -> Result:
-        """Keep the counted failure, audit it, and lock at the threshold."""
-        failures = row.failed_attempts + 1
+        """Keep the counted failure, audit it, and lock the scope at the threshold."""
+        scope = SCOPE_OF[purpose]
+        failures = counters(row, scope)[0] + 1
         self._record(row.user_id, False, code.method, purpose, now, client)
-        self._send(signals.two_factor_failed, user_id=row.user_id, purpose=purpose, failures=failures)
+        self._send(signals.two_factor_failed, user_id=row.user_id, purpose=purpose, failures=failures, scope=scope)
         locked = throttle.is_locked(failures)
         if locked:
-            self._send(signals.two_factor_locked, user_id=row.user_id)
+            self._send(signals.two_factor_locked, user_id=row.user_id, scope=scope)
         self._commit()
-        log.info("two-factor attempt failed user_id=%s purpose=%s failures=%d", row.user_id, purpose, failures)
+        template = "two-factor attempt failed user_id=%s purpose=%s scope=%s failures=%d"
+        log.info(template, row.user_id, purpose, scope, failures)
         if locked:
-            log.warning("two-factor locked user_id=%s", row.user_id)
-            return Result(Outcome.LOCKED)
-        return Result(outcome)
+            log.warning("two-factor locked user_id=%s scope=%s", row.user_id, scope)
+            return Result(Outcome.LOCKED, scope=scope)
+        return Result(outcome, scope=scope)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -320,9 +340,6 @@ class TwoFactorService:
             TwoFactorBackupCode.user_id == user_id, TwoFactorBackupCode.used_at.is_(None)
         )
         return int(self.session.scalar(query) or 0)
-
-    def _reset_failures(self, row: SecretState) -> None:
-        self.session.execute(RESET_FAILURES, {"row_id": row.id})
 
     def _issue_codes(self, user_id: str, now: datetime) -> list[str]:
         """Replace the user's backup codes; the plaintext leaves only through the return value."""

@@ -6,9 +6,13 @@ and SQLAlchemy compiles each once, so the login path only binds values.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Integer, bindparam, insert, select, update
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Column, Integer, Update, bindparam, insert, select, update
 
 from .models import TwoFactorAttempt, TwoFactorBackupCode, TwoFactorSecret, UTCDateTime
+from .throttle import ACCOUNT, SIGN_IN
 
 SECRETS = TwoFactorSecret.__table__
 CODES = TwoFactorBackupCode.__table__
@@ -22,26 +26,40 @@ _STEP_IS_NEW = SECRETS.c.last_used_step.is_(None) | (SECRETS.c.last_used_step < 
 
 READ_SECRET = select(SECRETS).where(SECRETS.c.user_id == bindparam("user_id"))
 
-# Budget untouched, step newer, counters reset: the whole successful TOTP check in one statement.
-PASS_TOTP = (
-    update(SECRETS)
-    .where(SECRETS.c.id == bindparam("row_id"), SECRETS.c.failed_attempts == _SEEN, _STEP_IS_NEW)
-    .values(last_used_step=_STEP, failed_attempts=0, last_failed_at=None)
-)
 
-# Compare-and-set on the failure counter: only one of several parallel attempts takes the budget.
-TAKE_BUDGET = (
-    update(SECRETS)
-    .where(SECRETS.c.id == bindparam("row_id"), SECRETS.c.failed_attempts == _SEEN)
-    .values(failed_attempts=_SEEN + 1, last_failed_at=_NOW)
-)
+@dataclass(frozen=True)
+class ScopeStatements:
+    """The throttle statements of one scope, on that scope's counter columns."""
+
+    failures: Column[int]
+    last_failed_at: Column[datetime | None]
+    pass_totp: Update
+    take_budget: Update
+    reset_failures: Update
+
+
+def _scope_statements(failures: Column[int], last_failed_at: Column[datetime | None]) -> ScopeStatements:
+    row = SECRETS.c.id == bindparam("row_id")
+    return ScopeStatements(
+        failures=failures,
+        last_failed_at=last_failed_at,
+        # Budget untouched, step newer, counters reset: the whole successful TOTP check in one statement.
+        pass_totp=update(SECRETS)
+        .where(row, failures == _SEEN, _STEP_IS_NEW)
+        .values({SECRETS.c.last_used_step: _STEP, failures: 0, last_failed_at: None}),
+        # Compare-and-set on the failure counter: only one of several parallel attempts takes the budget.
+        take_budget=update(SECRETS).where(row, failures == _SEEN).values({failures: _SEEN + 1, last_failed_at: _NOW}),
+        reset_failures=update(SECRETS).where(row).values({failures: 0, last_failed_at: None}),
+    )
+
+
+SCOPES = {
+    SIGN_IN: _scope_statements(SECRETS.c.failed_attempts, SECRETS.c.last_failed_at),
+    ACCOUNT: _scope_statements(SECRETS.c.account_failed_attempts, SECRETS.c.account_last_failed_at),
+}
 
 ADVANCE_STEP = (
     update(SECRETS).where(SECRETS.c.id == bindparam("row_id"), _STEP_IS_NEW).values(last_used_step=_STEP)
-)
-
-RESET_FAILURES = (
-    update(SECRETS).where(SECRETS.c.id == bindparam("row_id")).values(failed_attempts=0, last_failed_at=None)
 )
 
 USE_BACKUP_CODE = (
@@ -53,5 +71,12 @@ USE_BACKUP_CODE = (
     )
     .values(used_at=_NOW)
 )
+
+# Unused codes hashed under a key the configuration no longer holds: a miss then proves nothing.
+CODES_UNDER_OTHER_KEYS = select(CODES.c.id).where(
+    CODES.c.user_id == bindparam("owner"),
+    CODES.c.used_at.is_(None),
+    CODES.c.key_id.not_in(bindparam("key_ids", expanding=True)),
+).limit(1)
 
 RECORD_ATTEMPT = insert(ATTEMPTS)

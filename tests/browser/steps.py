@@ -61,7 +61,7 @@ def turn_on(page: Page, secret: str) -> list[str]:
     submit_setup_code(page, pyotp.TOTP(secret).now())
     expect(page.locator("#tf-codes")).to_be_visible()
     codes = page.locator("#tf-code-list code").all_inner_texts()
-    assert len(codes) == 10 and all(re.fullmatch(r"[0-9A-Z]{4}(-[0-9A-Z]{4}){3}", code) for code in codes), codes
+    assert len(codes) == 10 and all(re.fullmatch(r"[0-9A-Z]{4}(-[0-9A-Z]{4}){5}", code) for code in codes), codes
     return codes
 
 
@@ -114,14 +114,18 @@ def answer_challenge(page: Page, code: str) -> None:
     page.get_by_role("button", name="Verify").click()
 
 
-def answer_until_throttled(page: Page, server: LiveServer, secret: str) -> None:
-    """Type wrong codes until the throttle refuses one: each failure doubles the wait, so slow machines get there."""
-    for _ in range(5):
+def answer_until_throttled(page: Page, server: LiveServer, secret: str) -> str:
+    """Type wrong codes until the throttle refuses one; return that code.
+
+    Three failures are free, then each doubles the wait, so slow machines get there too.
+    """
+    for _ in range(8):
+        code = wrong_code(secret)
         with page.expect_response(server("/2fa/validate")) as answer:
-            answer_challenge(page, wrong_code(secret))
+            answer_challenge(page, code)
         if answer.value.status == 429:
-            return
-    raise AssertionError("five wrong codes in a row, and the throttle refused none")
+            return code
+    raise AssertionError("eight wrong codes in a row, and the throttle refused none")
 
 
 def enabled_user(server: LiveServer, username: str) -> tuple[str, list[str]]:

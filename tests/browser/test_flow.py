@@ -108,7 +108,7 @@ def test_life_cycle_with_htmx(context: BrowserContext, page: Page, server: LiveS
     _leaving_is_questioned(page)
     _prints_only_the_codes(page)
     text = download_codes(page)
-    assert [line for line in text.splitlines() if line.count("-") == 3] == codes
+    assert [line for line in text.splitlines() if line.count("-") == 5] == codes
     page.get_by_role("button", name="Copy", exact=True).click()
     assert page.evaluate("navigator.clipboard.readText()").split() == codes
     expect(page.get_by_role("button", name="Print")).to_be_visible()

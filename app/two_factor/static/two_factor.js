@@ -1,4 +1,4 @@
-// Copy and print buttons, and a reminder before leaving unsaved backup codes.
+// Copy and print buttons, a countdown while throttled, and a reminder before leaving unsaved backup codes.
 // Everything else works without JavaScript; nothing here sets inline styles (CSP).
 (function () {
   "use strict";
@@ -58,6 +58,37 @@
     if (saved && !saved.checked) { event.preventDefault(); }
   });
 
-  document.addEventListener("DOMContentLoaded", function () { reveal(document); });
-  document.addEventListener("htmx:afterSettle", function (event) { reveal(event.target); });
+  // A throttled answer says how long to wait: count it down and keep the form's button off until then.
+  function waitText(seconds) {
+    return "Too many attempts. Wait " + seconds + (seconds === 1 ? " second" : " seconds") + ", then try again.";
+  }
+
+  function countDown(root) {
+    root.querySelectorAll("[data-retry-after]").forEach(function (message) {
+      var form = message.closest("form") || (message.closest(".tf-panel") || document).querySelector("form");
+      var button = form ? form.querySelector("button[type=submit]") : null;
+      var left = parseInt(message.getAttribute("data-retry-after"), 10);
+      message.removeAttribute("data-retry-after");
+      if (!(left > 0)) { return; }
+      if (button) { button.disabled = true; }
+      // Screen readers hear the refusal once and the end of the wait, not every tick.
+      var region = message.closest("[aria-live]");
+      var timer = setInterval(function () {
+        left -= 1;
+        if (!message.isConnected) { clearInterval(timer); return; }
+        if (region) { region.setAttribute("aria-live", "off"); }
+        message.removeAttribute("role");
+        if (left > 0) { message.textContent = waitText(left); return; }
+        clearInterval(timer);
+        if (region) { region.setAttribute("aria-live", "polite"); }
+        message.textContent = "You can try again now.";
+        if (button) { button.disabled = false; }
+      }, 1000);
+    });
+  }
+
+  function ready(root) { reveal(root); countDown(root); }
+
+  document.addEventListener("DOMContentLoaded", function () { ready(document); });
+  document.addEventListener("htmx:afterSettle", function (event) { ready(event.target); });
 })();
