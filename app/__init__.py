@@ -60,7 +60,7 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _security_headers(response: Response) -> Response:
-    from .two_factor.responses import add_security_headers
+    from .two_factor.helpers import add_security_headers
 
     return add_security_headers(response)
 

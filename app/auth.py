@@ -12,8 +12,14 @@ from sqlalchemy.exc import IntegrityError
 
 from .extensions import db, limiter, two_factor
 from .models import User, passwords
-from .two_factor.pending import safe_next
-from .two_factor.responses import BadInput, add_security_headers, json_response, read_fields, see_other, wants_json
+from .two_factor.helpers import (
+    BadInput,
+    add_security_headers,
+    json_response,
+    read_fields,
+    see_other,
+    wants_json,
+)
 
 blueprint = Blueprint("auth", __name__)
 USERNAME = re.compile(r"[A-Za-z0-9_.-]{3,64}", re.ASCII)
@@ -128,14 +134,9 @@ def login() -> Response | str:
     user = db.session.scalar(db.select(User).filter_by(username=fields["username"].strip()))
     if not _password_matches(user, fields["password"]):
         return _form_error("auth/login.html", "The name or password is not correct.", 401)
-    next_url = safe_next(request.args.get("next") or request.form.get("next"))
-    challenge = two_factor.start_challenge(user, next_url=next_url)
-    if challenge is None:
-        session.clear()
-        login_user(user)
-    if wants_json():
-        return json_response({"ok": True, "twoFactorRequired": challenge is not None})
-    return see_other(challenge or next_url or url_for("auth.home"))
+    # The challenge when 2FA is on, else signed in; next (same-site paths only) and remember-me carried.
+    next_url = request.args.get("next") or request.form.get("next")
+    return two_factor.login(user, remember=_remember_requested(), next_url=next_url)
 
 
 def _password_matches(user: User | None, password: str) -> bool:
@@ -146,10 +147,21 @@ def _password_matches(user: User | None, password: str) -> bool:
     return user.check_password(password) and password != ""
 
 
+def _remember_requested() -> bool:
+    """Return True when the login form's "Keep me signed in" box (or JSON ``remember``: true or "on") is set."""
+    if request.is_json:
+        data = request.get_json(silent=True)
+        value = data.get("remember") if isinstance(data, dict) else None
+        return value is True or value == "on"
+    return request.form.get("remember") == "on"
+
+
 @blueprint.post("/logout")
 def logout() -> Response:
-    logout_user()
+    # Cleared first: logout_user then leaves Flask-Login's marker that deletes the remember cookie
+    # (and flask_two_factor ends the session's record, and its own cookie, either way).
     session.clear()
+    logout_user()
     if wants_json():
         return json_response({"ok": True})
     return redirect(url_for("auth.login"), code=303)

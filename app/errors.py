@@ -12,8 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge, TooManyRequests
 
 from .extensions import db, limiter
-from .two_factor.refusals import too_many
-from .two_factor.responses import json_response, wants_json
+from .two_factor.helpers import json_response, too_many, wants_json
 
 log = logging.getLogger(__name__)
 

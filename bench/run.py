@@ -1,4 +1,4 @@
-"""Benchmarks for DESIGN.md §8. Run: .venv/bin/python bench/run.py [--quick] [--only a|b|cd|e]
+"""Benchmarks for DESIGN.md §8. Run: .venv/bin/python bench/run.py [--quick] [--only a|b|cd|e|f]
 
 Needs the PostgreSQL server (127.0.0.1:5432) and Redis (127.0.0.1:6379, database 14 is flushed).
 On a 2-core machine the full run takes about 9 minutes, 7 of them the 10^5 requests of (e);
@@ -22,6 +22,9 @@ On a 2-core machine the full run takes about 9 minutes, 7 of them the 10^5 reque
     in-process request with 10 codes stored and with 100,000 codes of other users in the table.
 (c) POST /2fa/setup p50 in-process (Flask test client, SQLite).
 (d) GET /2fa/settings p50 in-process, and the page weight with every asset it loads (htmx included).
+(f) The session check (S17) on every signed-in request: one small host, with and without the product,
+    both served by the same gunicorn (bench/session_app.py) on one PostgreSQL database; the same
+    signed-in page, interleaved loads, and the in-process CPU per request of each.
 (e) RSS over 10^5 in-process POST /2fa/validate requests: cycles of one success, one wrong code,
     seven throttled attempts and one malformed input. It runs in a fresh interpreter (memory the
     other parts freed would hide growth) and reports Python's allocated blocks beside the RSS: the
@@ -47,7 +50,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -61,7 +64,7 @@ import bcrypt  # noqa: E402
 import pyotp  # noqa: E402
 from cryptography.fernet import Fernet  # noqa: E402
 from passlib.context import CryptContext  # noqa: E402
-from sqlalchemy import create_engine, event, insert, text  # noqa: E402
+from sqlalchemy import create_engine, event, insert, text, update  # noqa: E402
 from werkzeug.test import EnvironBuilder  # noqa: E402
 
 from app import create_app  # noqa: E402
@@ -70,13 +73,14 @@ from app.models import User  # noqa: E402
 from app.two_factor import codes, totp  # noqa: E402
 from app.two_factor.crypto import KeyRing  # noqa: E402
 from app.two_factor.extension import PENDING_KEY  # noqa: E402
-from app.two_factor.models import TwoFactorBackupCode, TwoFactorSecret  # noqa: E402
+from app.two_factor.models import TwoFactorBackupCode, TwoFactorSecret, TwoFactorSession  # noqa: E402
 from app.two_factor.outcomes import (  # noqa: E402
     Outcome,
     Result,
     parse_code,
 )
 from app.two_factor.service import TwoFactorService  # noqa: E402
+from bench import session_app  # noqa: E402
 from bench.host_app import add_bare_select  # noqa: E402
 from tests.live_server import CSRF_META, HttpClient, LiveServer, gunicorn, live_server  # noqa: E402
 from tests.support import (  # noqa: E402
@@ -251,6 +255,8 @@ def cpu_seconds() -> Counter[str]:
         fields = stat.rsplit(")", 1)[1].split()
         if "gunicorn" in command:
             kind = "minimal app" if "bench.bare_app" in command else "demo app"
+            if "bench.session_app" in command:
+                kind = "host app"
         elif "postgres" in command:
             kind = "PostgreSQL"
         elif int(entry.name) == os.getpid():
@@ -404,6 +410,129 @@ def validate_environ(app: Any, person: tuple[str, str, str]) -> dict[str, Any]:
     ).get_environ()
     environ["_body"] = body
     return environ
+
+
+# -- (f) the session check --------------------------------------------------------------------
+
+
+def bench_session_check(sessions: int, requests: int, concurrency: int, workers: int, batches: int) -> None:
+    """A signed-in host page with the product (its session record checked) vs the same page without it."""
+    print(f"(f) the session check: gunicorn, {workers} workers, PostgreSQL, {concurrency} client threads", flush=True)
+    database_url = create_postgres_database()
+    keys = Fernet.generate_key().decode()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", str(ROOT)),
+        "SECRET_KEY": "bench-sessions-" + keys,
+        "DATABASE_URL": database_url,
+        "TWO_FACTOR_ENCRYPTION_KEYS": keys,
+    }
+    config = {
+        "SECRET_KEY": env["SECRET_KEY"],
+        "SQLALCHEMY_DATABASE_URI": database_url.replace("postgresql://", "postgresql+psycopg://", 1),
+        "TWO_FACTOR_ENCRYPTION_KEYS": keys,
+    }
+    hosts = {"with": session_app.make_host(True, **config), "plain": session_app.make_host(False, **config)}
+    ids = [str(uuid.uuid4()) for _ in range(sessions)]
+    try:
+        with hosts["with"].app_context():
+            session_app.db.create_all()
+            session_app.db.session.execute(
+                insert(session_app.Person.__table__), [{"id": uid, "name": f"p{n}"} for n, uid in enumerate(ids)]
+            )
+            session_app.db.session.commit()
+        with gunicorn("bench.session_app:make_app()", env, database_url, workers, False, "/ready") as server:
+            loads = _session_loads(server, hosts["with"], ids, requests, concurrency)
+        cpu = _session_cpu(hosts, ids[0], batches)
+    finally:
+        for host in hosts.values():
+            with host.app_context():
+                session_app.db.engine.dispose()
+        drop_postgres_database(database_url)
+
+    def describe(load: Load, spent: Counter[str]) -> str:
+        split = ", ".join(f"{kind} {spent[kind]:.2f}" for kind in ("host app", "PostgreSQL", "client") if spent[kind])
+        return f"{load.rate:.0f} req/s (p50 {ms(percentile(load.latencies, 0.5))}; CPU ms/request: {split})"
+
+    for name, (load, spent) in loads.items():
+        add(f"signed-in host page, {name}", describe(load, spent))
+    plain = statistics.mean(loads[name][0].rate for name in ("without the product, 1st", "without the product, 2nd"))
+    checked = statistics.mean(loads[name][0].rate for name in ("with the product, 1st", "with the product, 2nd"))
+    ratio = checked / plain
+    add("signed-in page with / without the product (throughput)", f"{ratio:.2f}x", "≥ 0.9x", ratio >= 0.9)
+    add("in-process CPU/request: signed-in page without / with", f"{cpu['plain']:.2f} / {cpu['with']:.2f} ms")
+    add("  so the session check costs", f"{cpu['with'] - cpu['plain']:.2f} ms ({cpu['plain'] / cpu['with']:.2f}x)")
+
+
+def _session_loads(
+    server: LiveServer, host: Any, ids: list[str], requests: int, concurrency: int
+) -> dict[str, tuple[Load, Counter[str]]]:
+    """Sign every user in on both hosts (not timed), then load each host's page in turn, interleaved.
+
+    Before each run with the product, every session is marked seen now (no run lasts a minute), so
+    the runs measure the check alone; a last run has every session due for its once-a-minute write.
+    """
+    signed_in: dict[str, list[dict[str, str]]] = {"with": [], "plain": []}
+    for prefix, jars in signed_in.items():
+        for uid in ids:
+            client = HttpClient.to(server)
+            assert client.post(f"/{prefix}/sign-in?id={uid}").status == 200
+            jars.append(dict(client.cookies))
+
+    def tasks(prefix: str) -> list[Callable[[], int]]:
+        def task(cookies: dict[str, str]) -> Callable[[], int]:
+            client = HttpClient(server.base_host, server.port, cookies=dict(cookies))  # one per task: not thread-safe
+            return lambda: client.request("GET", f"/{prefix}/page", headers={"Accept": "text/html"}).status
+
+        return [task(signed_in[prefix][i % len(ids)]) for i in range(requests)]
+
+    def seen(ago: timedelta) -> None:
+        with host.app_context():
+            session_app.db.session.execute(update(TwoFactorSession).values(last_seen_at=datetime.now(UTC) - ago))
+            session_app.db.session.commit()
+
+    run_load(tasks("plain") + tasks("with"), concurrency)  # warm-up
+    loads = {}
+    for name, prefix in (
+        ("without the product, 1st", "plain"),
+        ("with the product, 1st", "with"),
+        ("with the product, 2nd", "with"),
+        ("without the product, 2nd", "plain"),
+        (f"with the product, each of the {len(ids)} sessions writing last seen once", "with"),
+    ):
+        seen(timedelta(minutes=2) if "writing" in name else timedelta(0))
+        loads[name] = measured(tasks(prefix), concurrency)
+        assert loads[name][0].statuses == Counter({200: requests}), loads[name][0].statuses
+    return loads
+
+
+def _session_cpu(hosts: dict[str, Any], uid: str, batches: int, batch: int = 200) -> dict[str, float]:
+    """Return the median in-process CPU milliseconds of one signed-in page request of each host."""
+    environs = {}
+    for name, host in hosts.items():
+        client = host.test_client()
+        assert client.post(f"/sign-in?id={uid}").status_code == 200
+        cookie = client.get_cookie("with" if name == "with" else "plain")
+        assert cookie is not None
+        environs[name] = EnvironBuilder(path="/page", headers={"Cookie": f"{cookie.key}={cookie.value}"}).get_environ()
+
+    def cpu_ms(name: str) -> float:
+        statuses: list[str] = []
+        started = time.process_time()
+        for _ in range(batch):
+            body = hosts[name].wsgi_app(dict(environs[name]), lambda status, headers: statuses.append(status))
+            b"".join(body)
+            getattr(body, "close", lambda: None)()
+        spent = (time.process_time() - started) * 1000 / batch
+        assert set(statuses) == {"200 OK"}, set(statuses)
+        return spent
+
+    cpu_ms("plain"), cpu_ms("with")  # warm-up
+    samples: dict[str, list[float]] = {"plain": [], "with": []}
+    for _ in range(batches):
+        for name in samples:
+            samples[name].append(cpu_ms(name))
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 # -- in-process app ---------------------------------------------------------------------------
@@ -738,13 +867,13 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8, help="client threads (default 8)")
     parser.add_argument("--users", type=int, default=None, help="validations measured (default 1500)")
     parser.add_argument("--requests", type=int, default=None, help="requests of the memory run (default 10^5)")
-    parser.add_argument("--only", choices=["a", "b", "cd", "e"], action="append", help="run only these parts")
+    parser.add_argument("--only", choices=["a", "b", "cd", "e", "f"], action="append", help="run only these parts")
     parser.add_argument("--sqlite-cache-kib", type=int, default=None, help="memory run: SQLite page cache size")
     args = parser.parse_args()
     users = args.users or (500 if args.quick else 1500)
     requests = args.requests or (10_000 if args.quick else 100_000)
     loops = 100 if args.quick else 300
-    parts = set(args.only or ["a", "b", "cd", "e"])
+    parts = set(args.only or ["a", "b", "cd", "e", "f"])
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         workdir = Path(tmp)
@@ -755,6 +884,9 @@ def main() -> None:
             bench_backup_codes(workdir, loops)
         if "cd" in parts:
             bench_setup_and_settings(workdir, loops)
+        if "f" in parts:
+            page_loads, cpu_batches = (1000, 5) if args.quick else (3000, 9)
+            bench_session_check(200, page_loads, args.concurrency, args.workers, cpu_batches)
         if "e" in parts:
             bench_memory_in_own_process(requests, args.sqlite_cache_kib)
     print()

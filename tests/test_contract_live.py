@@ -731,3 +731,53 @@ def test_error_pages_carry_the_security_headers(server: LiveServer) -> None:
     assert client.page("/no-such-page").status == 404
     assert client.page("/2fa/validate").status == 405
     assert client.get("/2fa/no-such-route").status == 404
+
+
+# -- sessions (§6b, S17) -----------------------------------------------------------------------------
+
+
+def sign_in_again(server: LiveServer, name: str, remember: bool = False) -> Client:
+    """Return another client (another browser) where ``name``, without 2FA, signed in with the password."""
+    other = new_client(server)
+    other.read_token("/login")
+    reply = other.post("/login", {"username": name, "password": PASSWORD, "remember": remember})
+    assert reply.status == 200 and reply.json() == {"ok": True, "twoFactorRequired": False}, reply.text
+    other.read_token("/2fa/settings")
+    return other
+
+
+def test_sessions_are_listed_and_signed_out_over_json_htmx_and_forms(server: LiveServer) -> None:
+    client = new_client(server)
+    name = register(client)
+    other = sign_in_again(server, name)
+    listed = client.get("/2fa/sessions").json()
+    assert set(listed) == {"sessions", "browsers"} and listed["browsers"] == []
+    assert [item["current"] for item in listed["sessions"]] == [True, False]
+    for item in listed["sessions"]:
+        assert set(item) == {"id", "current", "createdAt", "lastSeenAt", "ipAddress", "browser", "method"}
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", item["createdAt"]) and item["method"] == "password"
+    assert listed["sessions"][1]["ipAddress"] == other.source_ip
+    assert_fragment(client.htmx("GET", "/2fa/sessions"), "tf-sessions")
+    assert_fragment(client.htmx("POST", f"/2fa/sessions/{listed['sessions'][1]['id']}/revoke"), "tf-sessions")
+    assert_error(other.get("/2fa/status"), 401)
+    assert_error(client.post(f"/2fa/sessions/{listed['sessions'][1]['id']}/revoke"), 404)
+
+    other = sign_in_again(server, name)
+    assert_see_other(client.submit("/2fa/sessions/revoke-others"), "/2fa/settings")
+    assert "Signed out everywhere else (1 session)." in client.page("/2fa/settings").text
+    assert_error(other.get("/2fa/status"), 401)
+    assert client.post("/2fa/sessions/revoke-others").json() == {"success": True, "revoked": 0}
+
+
+def test_remember_me_cookies_are_set_together_and_deleted_at_logout(server: LiveServer) -> None:
+    client = new_client(server)
+    name = register(client)
+    log_out(client)
+    remembered = sign_in_again(server, name, remember=True)
+    assert {"remember_token", "two_factor_session"} <= set(remembered.cookies)
+    kept = dict(remembered.cookies)
+    log_out(remembered)
+    assert not {"remember_token", "two_factor_session"} & set(remembered.cookies)
+    thief = new_client(server)
+    thief.cookies = {name: value for name, value in kept.items() if name != "session"}
+    assert_error(thief.get("/2fa/status"), 401)

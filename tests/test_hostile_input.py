@@ -31,7 +31,7 @@ from tests.support import PASSWORD, Api, FrozenClock, totp_now
 EXAMPLES = {"json": 3000, "form": 2000, "raw": 3000, "csrf": 2000}  # 10,000 generated requests
 MAX_BODY = 64 * 1024  # the demo host's MAX_CONTENT_LENGTH
 
-CODE_ENDPOINTS = ["/2fa/verify", "/2fa/disable", "/2fa/backup-codes", "/2fa/validate"]
+CODE_ENDPOINTS = ["/2fa/verify", "/2fa/disable", "/2fa/backup-codes", "/2fa/validate", "/2fa/reauth"]
 FIELD_ENDPOINTS = [*CODE_ENDPOINTS, "/register", "/login"]
 ALL_ENDPOINTS = [*FIELD_ENDPOINTS, "/2fa/setup", "/2fa/setup/cancel", "/logout"]
 FIELDS = ["code", "password", "username"]
@@ -320,6 +320,7 @@ def test_missing_or_forged_csrf_token_blocks_even_a_valid_request(world: World) 
         "/2fa/disable": {"password": PASSWORD, "code": world.good_code},
         "/2fa/backup-codes": {"password": PASSWORD, "code": world.good_code},
         "/2fa/validate": {"code": world.good_code},
+        "/2fa/reauth": {"password": PASSWORD, "code": world.good_code},
         "/register": {"username": "mallory", "password": "a long enough password"},
         "/login": {"username": "alice", "password": PASSWORD},
         "/logout": {},

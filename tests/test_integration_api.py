@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
-from flask import Flask
-from flask_login import LoginManager
+from flask import Flask, session
+from flask.testing import FlaskClient
+from flask_login import LoginManager, login_user
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 
-from tests.second_host.in_tree import drop, make_test_app
+from tests.second_host.in_tree import ANN, ROOT, drop, make_test_app, models
 
 # isort: split
 # in_tree (above) makes flask_two_factor importable from the source tree.
@@ -107,7 +108,6 @@ def _check(user: object, password: str) -> bool:
     ("missing", "error", "message"),
     [
         ("login", ConfigurationError, "needs Flask-Login: call LoginManager.init_app(app) first"),
-        ("csrf", ConfigurationError, "needs CSRF protection: call CSRFProtect(app) first"),
         ("db", ConfigurationError, "needs Flask-SQLAlchemy: pass db= or call db.init_app(app) first"),
         ("loader", ConfigurationError, "pass load_user= or register @login_manager.user_loader"),
         ("keys", ConfigurationError, "TWO_FACTOR_ENCRYPTION_KEYS is not set"),
@@ -185,11 +185,19 @@ def make_host(tmp_path: Path) -> Iterator:
         drop(app)
 
 
-def _settings_as(app: Flask, user_id: str = "1") -> str:
+def _signed_in(app: Flask, email: str = ANN) -> FlaskClient:
+    """Return a client with a signed-in session: made by login_user, since one made up in the cookie has no record."""
+    with app.test_request_context():
+        assert login_user(models.find_user(email))
+        signed_in = dict(session)
     client = app.test_client()
-    with client.session_transaction() as session:
-        session["_user_id"] = user_id
-    response = client.get("/2fa/settings")
+    with client.session_transaction() as stored:
+        stored.update(signed_in)
+    return client
+
+
+def _settings_as(app: Flask) -> str:
+    response = _signed_in(app).get("/2fa/settings")
     assert response.status_code == 200
     return response.get_data(as_text=True)
 
@@ -251,9 +259,7 @@ def test_host_overrides_the_2fa_base_template(make_host, tmp_path: Path) -> None
 
 def test_exempt_endpoints_may_come_from_the_environment_as_a_list(make_host) -> None:
     app = make_host(TWO_FACTOR_ENFORCE_EXEMPT="static, pages.index")
-    client = app.test_client()
-    with client.session_transaction() as session:
-        session["_user_id"] = "2"  # Root, an admin without 2FA
+    client = _signed_in(app, ROOT)  # an admin without 2FA
     assert client.get("/").status_code == 200
     assert client.get("/reports").location == "/2fa/settings"
 
@@ -289,3 +295,16 @@ def test_flask_db_migrate_autogenerates_the_product_tables(tmp_path: Path) -> No
     with sqlite3.connect(tmp_path / "ledger.db") as connection:
         names = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert set(TABLES) <= names
+
+
+def test_the_demo_host_uses_only_the_public_api() -> None:
+    import ast
+
+    public = {"app.two_factor", "app.two_factor.helpers", "app.two_factor.testing"}
+    for path in sorted((REPO / "app").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and (node.module or "").startswith("two_factor"):
+                module = f"app.{node.module}"
+                assert module in public, f"{path.name} imports {module}"
+                if module == "app.two_factor":
+                    assert {alias.name for alias in node.names} <= set(flask_two_factor.__all__), path.name

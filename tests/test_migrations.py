@@ -1,4 +1,4 @@
-"""`flask db upgrade` from empty on SQLite and PostgreSQL, and the models match the migration."""
+"""`flask db upgrade` from empty and from the previous head, downgrade, on SQLite and PostgreSQL; models match."""
 
 from __future__ import annotations
 
@@ -15,7 +15,14 @@ from app import ROOT, create_app
 from app.extensions import db
 from tests.conftest import make_config
 
-TABLES = {"users", "two_factor_secrets", "two_factor_backup_codes", "two_factor_attempts", "alembic_version"}
+TABLES = {
+    "users",
+    "two_factor_secrets",
+    "two_factor_backup_codes",
+    "two_factor_attempts",
+    "two_factor_sessions",
+    "alembic_version",
+}
 MIGRATIONS = str(ROOT / "migrations")
 
 
@@ -46,6 +53,24 @@ def test_upgrade_from_empty_creates_every_table(migrated: Flask) -> None:
 def test_downgrade_removes_every_table(migrated: Flask) -> None:
     downgrade(directory=MIGRATIONS, revision="base")
     assert set(inspect(db.engine).get_table_names()) == {"alembic_version"}
+
+
+def test_upgrade_from_the_previous_head_adds_the_sessions_table(migrated: Flask) -> None:
+    downgrade(directory=MIGRATIONS, revision="0002")
+    assert set(inspect(db.engine).get_table_names()) == TABLES - {"two_factor_sessions"}
+    db.session.execute(db.text("INSERT INTO users (id, username, password_hash) VALUES ('u1', 'alice', 'x')"))
+    db.session.commit()
+    upgrade(directory=MIGRATIONS)
+    assert set(inspect(db.engine).get_table_names()) == TABLES
+    assert db.session.execute(db.text("SELECT username FROM users")).scalar_one() == "alice"  # data kept
+    columns = {column["name"] for column in inspect(db.engine).get_columns("two_factor_sessions")}
+    assert {"token_hash", "user_id", "last_seen_at", "method", "remember"} <= columns
+
+
+def test_downgrade_to_the_previous_head_drops_only_the_sessions_table(migrated: Flask) -> None:
+    downgrade(directory=MIGRATIONS, revision="0002")
+    assert set(inspect(db.engine).get_table_names()) == TABLES - {"two_factor_sessions"}
+    assert db.session.execute(db.text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
 
 
 def test_models_match_the_migration(migrated: Flask) -> None:

@@ -78,7 +78,13 @@ def test_a_parallel_first_setup_is_taken_over_not_refused(app, api: Api, monkeyp
 
 def test_missing_key_fails_at_start_up(database_url: str) -> None:
     with pytest.raises(ConfigurationError, match="TWO_FACTOR_ENCRYPTION_KEYS"):
-        create_app(make_config(database_url, TWO_FACTOR_ENCRYPTION_KEYS=""))
+        create_app(make_config(database_url, TWO_FACTOR_ENCRYPTION_KEYS="", TESTING=False))
+
+
+def test_a_test_suite_without_a_key_gets_an_ephemeral_one_loudly(database_url: str, caplog) -> None:
+    with caplog.at_level(logging.WARNING, logger="flask_two_factor"):
+        app = create_app(make_config(database_url, TWO_FACTOR_ENCRYPTION_KEYS="", TESTING=True))
+    assert app.config["TWO_FACTOR_ENCRYPTION_KEYS"] and "ephemeral key because TESTING is on" in caplog.text
 
 
 def test_malformed_key_fails_without_echoing_it(database_url: str) -> None:
@@ -226,6 +232,16 @@ def test_regenerate_needs_password_and_code(enabled: Api, clock: FrozenClock) ->
     assert enabled.post("/2fa/backup-codes", {"password": PASSWORD}).status_code == 400
 
 
+def test_regenerate_refuses_a_wrong_code_or_password_and_keeps_the_codes(enabled: Api, clock: FrozenClock) -> None:
+    wrong = wrong_code(enabled.secret, clock)
+    for password, code in ((PASSWORD, wrong), ("not the password", totp_now(enabled.secret, clock))):
+        response = enabled.post("/2fa/backup-codes", {"password": password, "code": code})
+        assert response.status_code == 400 and "backupCodes" not in response.get_json()
+    assert enabled.get("/2fa/status").get_json()["backupCodesRemaining"] == 10
+    pending_login(enabled)
+    assert enabled.post("/2fa/validate", {"code": enabled.backup_codes[0]}).status_code == 200
+
+
 # -- S10: CSRF ---------------------------------------------------------------------------------
 
 POSTS = [
@@ -235,6 +251,9 @@ POSTS = [
     "/2fa/backup-codes",
     "/2fa/validate",
     "/2fa/setup/cancel",
+    "/2fa/reauth",
+    "/2fa/sessions/revoke-others",
+    "/2fa/sessions/00000000-0000-4000-8000-000000000000/revoke",
     "/login",
     "/register",
     "/logout",

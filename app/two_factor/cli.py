@@ -100,7 +100,7 @@ def reset_command(user: str, by_id: bool, by_name: bool, unlock: bool) -> None:
         click.echo(f"{account}: failure counter cleared; two-factor authentication stays on.")
     else:
         click.echo(
-            f"{account}: two-factor authentication removed; "
+            f"{account}: two-factor authentication removed and every session signed out; "
             "they sign in with the password alone and should set it up again."
         )
 

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, current_app, session, url_for
+from flask import Flask, current_app, has_request_context, request, session, url_for
 from flask_login import current_user, logout_user
 from sqlalchemy import MetaData
 from sqlalchemy.types import TypeDecorator
 
-from .crypto import KeyRing
+from . import protection, sessions
+from .crypto import KeyRing, new_key
 from .errors import GENERATE_KEY, ConfigurationError
 from .models import tables
-from .outcomes import Policy
+from .outcomes import Client, Policy, parse_code
 from .service import TwoFactorService
 
 DEFAULTS: dict[str, Any] = {
@@ -24,6 +26,10 @@ DEFAULTS: dict[str, Any] = {
     "TWO_FACTOR_VALID_WINDOW": 1,
     "TWO_FACTOR_THROTTLE_MAX": 3600,
     "TWO_FACTOR_CHALLENGE_TTL": 300,
+    # How long a re-authentication (or a completed login) allows changing factors (S16).
+    "TWO_FACTOR_REAUTH_TTL": 900,
+    # Password guesses at re-authentication, per account (only 2FA's codes have the S5 throttle).
+    "TWO_FACTOR_REAUTH_RATE_LIMIT": "10 per minute",
     "TWO_FACTOR_RATE_LIMIT": "30 per minute",
     "TWO_FACTOR_LOGIN_REDIRECT": "/",
     "TWO_FACTOR_ENCRYPTION_KEYS": None,
@@ -32,8 +38,13 @@ DEFAULTS: dict[str, Any] = {
     "TWO_FACTOR_ENFORCE_EXEMPT": ("static", "*.static", "login", "*.login", "logout", "*.logout"),
     # The layout every 2FA page extends; None means the host's base.html, else our own layout.
     "TWO_FACTOR_BASE_TEMPLATE": None,
+    # The Content-Security-Policy of 2FA pages in the host's layout when the host sets none itself:
+    # a string, a {directive: sources} dict, or None for no header (protection.HOST_LAYOUT_CSP).
+    "TWO_FACTOR_CONTENT_SECURITY_POLICY": protection.HOST_LAYOUT_CSP,
 }
+log = logging.getLogger("flask_two_factor")
 PENDING_KEY = "_two_factor_pending"
+STANDALONE_LAYOUT = "two_factor/_layout.html"
 
 
 def _utcnow() -> datetime:
@@ -136,14 +147,18 @@ class TwoFactor:
             limiter=self._limiter(app),
             required=self.required,
         )
-        from . import cli, enforce, views
+        from . import cli, enforce, reauth, session_panel, views
 
         app.register_blueprint(views.blueprint, url_prefix=app.config["TWO_FACTOR_URL_PREFIX"])
         _limit_posts(app.extensions["two_factor"].limiter, views.blueprint)
+        reauth.install(app)
+        protection.install(app)
+        sessions.install(app)
         app.cli.add_command(cli.two_factor_cli)
         # two_factor/base.html picks its layout, and says why a user was sent to set up 2FA, with these.
         app.jinja_env.globals["two_factor_base_template"] = base_template
         app.jinja_env.globals["two_factor_setup_required"] = enforce.needs_setup
+        app.jinja_env.globals["two_factor_sessions"] = session_panel.listed
         if self.required is not None:
             app.before_request(enforce.enforce_required)
 
@@ -152,8 +167,6 @@ class TwoFactor:
         login_manager = getattr(app, "login_manager", None)
         if login_manager is None:
             raise ConfigurationError("TwoFactor needs Flask-Login: call LoginManager.init_app(app) first.")
-        if "csrf" not in app.extensions:
-            raise ConfigurationError("TwoFactor needs CSRF protection: call CSRFProtect(app) first.")
         if db is None:
             raise ConfigurationError("TwoFactor needs Flask-SQLAlchemy: pass db= or call db.init_app(app) first.")
         if self.check_password is None:
@@ -171,6 +184,13 @@ class TwoFactor:
     @staticmethod
     def _key_ring(app: Flask) -> KeyRing:
         keys = app.config["TWO_FACTOR_ENCRYPTION_KEYS"]
+        if not keys and app.testing:
+            # A host's test suite runs without a key of its own; nothing it stores outlives the run.
+            keys = app.config["TWO_FACTOR_ENCRYPTION_KEYS"] = new_key()
+            log.warning(
+                "TWO_FACTOR_ENCRYPTION_KEYS is not set: using an ephemeral key because TESTING is on. "
+                "Outside tests this is an error; secrets encrypted with it are unreadable after a restart."
+            )
         if not keys:
             raise ConfigurationError(
                 f"TWO_FACTOR_ENCRYPTION_KEYS is not set: give one or more Fernet keys, newest first ({GENERATE_KEY})."
@@ -198,13 +218,49 @@ class TwoFactor:
         return state().service().is_enabled(str(user.get_id()))
 
     def forget(self, user: Any) -> None:
-        """Delete the 2FA data of a user (or user id) the host is deleting, in the host's transaction.
+        """Delete the 2FA data and sessions of a user (or user id) the host is deleting, in the host's transaction.
 
         Call it before committing the deletion of the account: ids may be reused (SQLite reuses the
         highest integer id), and a new account must never inherit an old secret or codes.
         """
         user_id = user if isinstance(user, str | int) else user.get_id()
         state().service().forget(str(user_id))
+
+    def end_other_sessions(self, user: Any) -> int:
+        """Sign a user (or user id) out everywhere else, e.g. after a password change; return how many ended.
+
+        In a request of that user the current session stays signed in; anywhere else (a command, an
+        administrator's request) every session of the user ends. Commits the database session.
+        """
+        user_id = str(user if isinstance(user, str | int) else user.get_id())
+        keep = None
+        if has_request_context() and current_user.is_authenticated and str(current_user.get_id()) == user_id:
+            keep = sessions.current_hash()
+        return state().service().end_other_sessions(user_id, keep)
+
+    def verify_code(self, user: Any, code: str | None) -> bool:
+        """Check a code (from the app, or a backup code) for an entry point that takes a password alone.
+
+        For an API token endpoint or a CLI that checks a password: a user with 2FA on must also give a
+        code, judged as at the login challenge (replay guard, the sign-in throttle, audited). False for
+        a wrong, reused, malformed or throttled code.
+        """
+        parsed = parse_code(code or "")
+        if parsed is None:
+            return False
+        client = Client(request.remote_addr, request.headers.get("User-Agent")) if has_request_context() else Client()
+        return state().service().check_login(str(user.get_id()), parsed, state().clock(), client).ok
+
+    def login(self, user: Any, *, remember: bool = False, next_url: str | None = None) -> Any:
+        """After a correct password, in one call: return the response that starts the challenge or signs in.
+
+        With 2FA on, a 303 to the challenge (``next_url`` and ``remember`` are kept for after the code);
+        otherwise the user is logged in (``login_user``) and sent to ``next_url`` when it is a path of
+        this site, else ``TWO_FACTOR_LOGIN_REDIRECT``. JSON clients get ``{"ok": true, "twoFactorRequired": bool}``.
+        """
+        from .login_flow import finish_password_step
+
+        return finish_password_step(self, user, remember, next_url)
 
     def start_challenge(self, user: Any, next_url: str | None = None, remember: bool = False) -> str | None:
         """After a correct password: return the challenge URL to redirect to, or None if 2FA is off.
@@ -214,10 +270,13 @@ class TwoFactor:
         """
         if not self.is_enabled(user):
             return None
-        if current_user.is_authenticated:
-            logout_user()
+        signed_in = current_user.is_authenticated  # also true for a user the remember cookie restores
         # A fresh session: nothing from before the password step survives into the challenge.
         session.clear()
+        if signed_in:
+            # After the clear, so that Flask-Login's marker that deletes the remember cookie survives;
+            # logging out also ends that session's record, so the previous user can never come back.
+            logout_user()
         session[PENDING_KEY] = {
             "user_id": str(user.get_id()),
             "issued_at": int(state().clock().timestamp()),
@@ -254,7 +313,10 @@ def _copy_tables(metadata: MetaData) -> None:
 def base_template() -> Any:
     """Return the layout two_factor/base.html extends: the configured one, the host's base.html, or ours."""
     configured = current_app.config["TWO_FACTOR_BASE_TEMPLATE"]
-    return current_app.jinja_env.get_or_select_template(configured or ["base.html", "two_factor/_layout.html"])
+    template = current_app.jinja_env.get_or_select_template(configured or ["base.html", STANDALONE_LAYOUT])
+    if template.name != STANDALONE_LAYOUT:
+        protection.used_host_layout()
+    return template
 
 
 def _limit_posts(limiter: Any, blueprint: Any) -> None:

@@ -93,4 +93,23 @@ class TwoFactorAttempt(Base):
     attempted_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class TwoFactorSession(Base):
+    """One signed-in session (S17): the hash of the random token its browser carries, and what the user sees of it."""
+
+    __tablename__ = "two_factor_sessions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_uuid)
+    # SHA-256 (hex) of the token in the Flask session; the token itself is never stored.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[str] = mapped_column(String(USER_ID_LENGTH), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ip_address: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(Text)
+    # How it signed in: "password", "password+totp", "password+backup_code".
+    method: Mapped[str] = mapped_column(String(32))
+    # Signed in with remember-me: Flask-Login's remember cookie may restore it while this row exists.
+    remember: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
 tables = Base.metadata.sorted_tables

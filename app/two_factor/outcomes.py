@@ -9,6 +9,8 @@ from . import codes, totp
 
 TOTP = "totp"
 BACKUP_CODE = "backup_code"
+# A re-authentication of a user without 2FA proves the password alone.
+PASSWORD = "password"  # noqa: S105 (a method name, not a secret)
 
 
 class Outcome(Enum):
@@ -50,10 +52,12 @@ class Code:
 
 @dataclass(frozen=True)
 class Client:
-    """Who made the request, for the audit trail."""
+    """Who made the request: for the audit trail, and the session a change keeps signed in."""
 
     ip_address: str | None = None
     user_agent: str | None = None
+    # The token hash of the request's session: changes that end the user's other sessions keep this one.
+    session_hash: str | None = None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from .outcomes import Outcome, Result
 from .pending import clear_pending, read_pending
 from .responses import html_response, hx_redirect, is_htmx, json_response, see_other, wants_json
 from .throttle import ACCOUNT
-from .ui import render_challenge, render_panel, render_settings
+from .ui import render_challenge, render_panel, render_reauth, render_settings
 
 MESSAGES = {
     Outcome.INVALID: "That code is not correct.",
@@ -64,6 +64,8 @@ def refuse(message: str, status: int, retry_after: int = 0, locked: bool = False
         if is_htmx():
             return to_login()
         response = html_response("two_factor/error.html", status, title="Request refused", error=message)
+    elif request.endpoint == "two_factor.reauth":
+        response = render_reauth(error=message, status_code=status, fragment=is_htmx(), **waiting)
     elif is_htmx():
         response = render_panel(_panel_for_endpoint(), error=message, status_code=status, **waiting)
     else:

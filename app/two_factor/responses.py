@@ -6,11 +6,12 @@ from typing import Any
 
 from flask import Response, jsonify, make_response, redirect, render_template, request
 
+# Everything the product itself loads is self-hosted, so its own pages work under this strict policy.
+STRICT_CSP = (
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
 SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
-        "form-action 'self'; frame-ancestors 'none'"
-    ),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
@@ -100,15 +101,21 @@ def hx_redirect(location: str) -> Response:
     return response
 
 
-def add_security_headers(response: Response, no_store: bool = False) -> Response:
-    """Set the security headers a host has not set itself; add no-store when asked."""
+def add_security_headers(response: Response, no_store: bool = False, csp: str | None = STRICT_CSP) -> Response:
+    """Set the security headers (and the policy ``csp``) a host has not set itself; add no-store when asked."""
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    if csp:
+        response.headers.setdefault("Content-Security-Policy", csp)
     if request.is_secure:
         # Only over HTTPS (browsers ignore it on HTTP). No includeSubDomains: we are an add-on to the
         # host's app and must not break its other subdomains that still speak plain HTTP.
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-    if no_store:
-        response.headers["Cache-Control"] = "no-store"
-        response.headers["Pragma"] = "no-cache"
+    return forbid_caching(response) if no_store else response
+
+
+def forbid_caching(response: Response) -> Response:
+    """Keep the answer out of every cache: it may show a secret, a code or account state."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
     return response

@@ -12,10 +12,10 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from . import codes, signals, throttle, totp
+from . import codes, session_store, signals, throttle, totp
 from .crypto import KeyRing, SecretUnreadable
-from .models import TwoFactorAttempt, TwoFactorBackupCode, TwoFactorSecret
-from .outcomes import BACKUP_CODE, TOTP, Client, Code, Enrollment, Outcome, Policy, Result, Status
+from .models import TwoFactorAttempt, TwoFactorBackupCode, TwoFactorSecret, TwoFactorSession
+from .outcomes import BACKUP_CODE, PASSWORD, TOTP, Client, Code, Enrollment, Outcome, Policy, Result, Status
 from .statements import ADVANCE_STEP, CODES_UNDER_OTHER_KEYS, READ_SECRET, RECORD_ATTEMPT, SCOPES, USE_BACKUP_CODE
 from .throttle import ACCOUNT, SIGN_IN
 
@@ -136,6 +136,8 @@ class TwoFactorService:
         row.is_enabled = True
         row.confirmed_at = row.updated_at = now
         issued = self._issue_codes(user_id, now)
+        # A factor bound now guards the account from now on: any other session may be the intruder's (S17).
+        session_store.end_sessions(self.session, user_id, keep_hash=client.session_hash)
         self._send(signals.two_factor_enabled, user_id=user_id)
         self._commit()
         log.info("two-factor enabled user_id=%s", user_id)
@@ -162,6 +164,7 @@ class TwoFactorService:
         if not result.ok:
             return result
         self._delete_enrollment(user_id)
+        session_store.end_sessions(self.session, user_id, keep_hash=client.session_hash)
         self._send(signals.two_factor_disabled, user_id=user_id, by="user")
         self._commit()
         log.info("two-factor disabled user_id=%s", user_id)
@@ -178,10 +181,29 @@ class TwoFactorService:
         if not result.ok:
             return result
         issued = self._issue_codes(user_id, now)
+        session_store.end_sessions(self.session, user_id, keep_hash=client.session_hash)
         self._send(signals.backup_codes_regenerated, user_id=user_id)
         self._commit()
         log.info("backup codes regenerated user_id=%s", user_id)
         return Result(Outcome.OK, method=result.method, backup_codes=tuple(issued))
+
+    def reauthenticate(
+        self, user_id: str, code: Code | None, password_ok: Callable[[], bool], now: datetime, client: Client
+    ) -> Result:
+        """Judge a re-authentication: the password, and a code when 2FA is on (counted in the account scope)."""
+        row = self._enabled_state(user_id)
+        if row is not None:
+            if code is None:
+                return Result(Outcome.INVALID)
+            result = self._judge(row, code, "reauth", now, client, password_ok)
+            if result.ok:
+                self._commit()
+            return result
+        # Without 2FA there is no factor to throttle: the per-account request limit guards the password.
+        ok = password_ok()
+        self._record(user_id, ok, PASSWORD, "reauth", now, client)
+        self._commit()
+        return Result(Outcome.OK if ok else Outcome.INVALID, method=PASSWORD)
 
     def forget(self, user_id: str) -> None:
         """Stage the deletion of everything kept about a user (secret, codes, attempts); no commit.
@@ -191,6 +213,7 @@ class TwoFactorService:
         """
         self._delete_enrollment(user_id)
         self.session.execute(delete(TwoFactorAttempt).where(TwoFactorAttempt.user_id == user_id))
+        session_store.end_sessions(self.session, user_id)
 
     def admin_reset(self, user_id: str, now: datetime, unlock_only: bool = False) -> bool:
         """Remove the user's 2FA (lost device), or only clear the lock; False if nothing to reset."""
@@ -202,12 +225,34 @@ class TwoFactorService:
             row.account_failed_attempts, row.account_last_failed_at = 0, None
         else:
             self._delete_enrollment(user_id)
+            session_store.end_sessions(self.session, user_id)  # every one: the admin acts from no session of theirs
         self._record(user_id, True, "admin", "unlock" if unlock_only else "reset", now, Client())
         if not unlock_only:
             self._send(signals.two_factor_disabled, user_id=user_id, by="admin")
         self._commit()
         log.warning("two-factor %s by admin user_id=%s", "unlocked" if unlock_only else "reset", user_id)
         return True
+
+    # -- sessions (S17) --------------------------------------------------------------------
+
+    def sessions(self, user_id: str) -> list[TwoFactorSession]:
+        """Return the user's signed-in sessions, the most recently active first."""
+        return session_store.listed(self.session, user_id)
+
+    def end_session(self, user_id: str, session_id: str) -> bool:
+        """Sign one of the user's sessions out; False if the user has no session of that id."""
+        ended = session_store.end_one(self.session, user_id, session_id)
+        self._commit()
+        if ended:
+            log.info("session ended user_id=%s", user_id)
+        return ended
+
+    def end_other_sessions(self, user_id: str, keep_hash: str | None) -> int:
+        """Sign out every session of the user but the one ``keep_hash`` names (None: all); return how many."""
+        ended = session_store.end_sessions(self.session, user_id, keep_hash=keep_hash)
+        self._commit()
+        log.info("other sessions ended user_id=%s count=%d", user_id, ended)
+        return ended
 
     # -- the judged attempt ----------------------------------------------------------------
 

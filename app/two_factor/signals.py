@@ -10,9 +10,9 @@ _signals = Namespace()
 two_factor_enabled = _signals.signal("two-factor-enabled")
 #: 2FA was turned off. Keyword arguments: ``user_id``, ``by`` (``"user"`` or ``"admin"``).
 two_factor_disabled = _signals.signal("two-factor-disabled")
-#: A judged code or password was wrong. Keyword arguments: ``user_id``, ``purpose``, ``failures``.
+#: A judged code or password was wrong. Keyword arguments: ``user_id``, ``purpose``, ``failures``, ``scope``.
 two_factor_failed = _signals.signal("two-factor-failed")
-#: The second factor locked after too many failures. Keyword arguments: ``user_id``.
+#: A throttle scope locked after too many failures. Keyword arguments: ``user_id``, ``scope``.
 two_factor_locked = _signals.signal("two-factor-locked")
 #: A backup code was consumed. Keyword arguments: ``user_id``, ``purpose``, ``remaining``.
 backup_code_used = _signals.signal("backup-code-used")

@@ -5,14 +5,20 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Response, get_flashed_messages
+from flask import Response, get_flashed_messages, request, url_for
 from flask_login import current_user
 
+from . import reauth
 from .extension import state
-from .pending import read_pending
+from .pending import read_pending, safe_next
 from .responses import html_response, is_htmx
 
-PANELS = {"status": "two_factor/_status.html", "setup": "two_factor/_setup.html", "codes": "two_factor/_codes.html"}
+PANELS = {
+    "status": "two_factor/_status.html",
+    "setup": "two_factor/_setup.html",
+    "codes": "two_factor/_codes.html",
+    "reauth": "two_factor/_reauth.html",
+}
 
 # Checked in order: Edge and Opera also say "Chrome", Chrome also says "Safari".
 _BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"),
@@ -45,7 +51,8 @@ def _context(**extra: Any) -> dict[str, Any]:
     current = service.status(user_id)
     enrollment = extra.pop("enrollment", None)
     account = ext.display_name(current_user)
-    if enrollment is None and current.pending:
+    # A pending setup's secret is shown again only inside the re-authentication window (S16).
+    if enrollment is None and current.pending and reauth.is_fresh():
         enrollment = service.pending_enrollment(user_id, account)
     if "notice" not in extra:
         # A notice flashed before a 303 (no JavaScript) is shown on the page it leads to.
@@ -57,14 +64,25 @@ def _context(**extra: Any) -> dict[str, Any]:
         "account_name": account,
         "describe_browser": describe_browser,
         "swapped": is_htmx(),
+        **_reauth_context(),
         **extra,
+    }
+
+
+def _reauth_context() -> dict[str, Any]:
+    """Return where the re-authentication form leads (a path on this site) and what it resumes."""
+    return {
+        "next_url": safe_next(request.values.get("next")) or url_for("two_factor.settings"),
+        "then": reauth.requested_then(),
     }
 
 
 def _panel_name(context: dict[str, Any]) -> str:
     if context.get("backup_codes"):
         return "codes"
-    return "setup" if context["status"].pending else "status"
+    if context["status"].pending:
+        return "setup" if context["enrollment"] is not None else "reauth"
+    return "status"
 
 
 def render_settings(status_code: int = 200, **extra: Any) -> Response:
@@ -77,8 +95,14 @@ def render_panel(name: str, status_code: int = 200, **extra: Any) -> Response:
     """Return one panel as an htmx fragment."""
     context = _context(**extra)
     if name == "setup" and context["enrollment"] is None:
-        name = "status"
+        name = "reauth" if context["status"].pending else "status"
     return html_response(PANELS[name], status_code, **context)
+
+
+def render_reauth(status_code: int = 200, fragment: bool = False, **extra: Any) -> Response:
+    """Return the re-authentication page, or its form for htmx."""
+    template = "two_factor/_reauth.html" if fragment else "two_factor/reauth.html"
+    return html_response(template, status_code, **_context(**extra))
 
 
 def render_challenge(status_code: int = 200, fragment: bool = False, **extra: Any) -> Response:

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, flash, request, session, url_for
 from flask_login import current_user, login_user
 from flask_wtf.csrf import CSRFError
+from limits import parse as parse_limit
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from . import protection, reauth, session_panel, sessions
 from .crypto import SecretUnreadable
 from .enforce import destination_after_setup
 from .extension import state
@@ -22,7 +27,7 @@ from .pending import clear_pending, read_pending, safe_next
 from .refusals import challenge_page, failed, message_for, refuse, to_login, too_many, unavailable
 from .responses import (
     BadInput,
-    add_security_headers,
+    forbid_caching,
     hx_redirect,
     is_htmx,
     json_response,
@@ -31,12 +36,14 @@ from .responses import (
     wants_json,
 )
 from .totp import group_secret
-from .ui import render_challenge, render_panel, render_settings
+from .ui import render_challenge, render_panel, render_reauth, render_settings
 
 log = logging.getLogger("flask_two_factor")
 blueprint = Blueprint(
     "two_factor", __name__, template_folder="templates", static_folder="static", static_url_path="/static"
 )
+# Every POST of ours carries a CSRF token, whether or not the host turned on CSRFProtect for its app.
+blueprint.before_request(protection.check_csrf)
 
 NOTICE = "two_factor_notice"
 CODE_HELP = "Enter the 6-digit code from your authenticator app, or a backup code."
@@ -63,8 +70,9 @@ def _login_url() -> str:
 def _headers(response: Response) -> Response:
     # Every answer depends on who asked (htmx, a JSON client or a browser), redirects and refusals too.
     response.vary.update(("HX-Request", "Accept"))
-    # Every 2FA response may show a secret, a QR code, backup codes or account state.
-    return add_security_headers(response, no_store=True)
+    # Every 2FA response may show a secret, a QR code, backup codes or account state. The other
+    # security headers are filled in last, once the host's own hooks ran (protection.py).
+    return forbid_caching(response)
 
 
 @blueprint.errorhandler(BadInput)
@@ -134,7 +142,7 @@ def _user_id() -> str:
 
 
 def _client() -> Client:
-    return Client(request.remote_addr, request.headers.get("User-Agent"))
+    return Client(request.remote_addr, request.headers.get("User-Agent"), sessions.current_hash())
 
 
 def _code(raw: str, allow_backup: bool = True) -> Code:
@@ -186,9 +194,85 @@ def status() -> Response:
     )
 
 
+def _reauth_required(then: str | None = None) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
+    """Refuse a factor change unless the session re-authenticated recently (S16); ``then`` resumes it after."""
+
+    def decorate(view: Callable[..., Response]) -> Callable[..., Response]:
+        @functools.wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Response:
+            return view(*args, **kwargs) if reauth.is_fresh() else _ask_reauth(then)
+
+        return wrapped
+
+    return decorate
+
+
+def _ask_reauth(then: str | None) -> Response:
+    """Ask for a re-authentication: JSON 403, the form in place for htmx, a page POST 303 to the form."""
+    if wants_json():
+        return json_response({"error": reauth.NEEDED, "reauthenticate": True}, 403)
+    settings_url = url_for(".settings")
+    if is_htmx():
+        return render_reauth(status_code=403, fragment=True, next_url=settings_url, then=then)
+    query = {"next": settings_url, **({"then": then} if then else {})}
+    return see_other(url_for(".reauth") + "?" + urlencode(query))
+
+
+@blueprint.route("/reauth", methods=["GET", "POST"], endpoint="reauth")
+@login_required
+def reauth_view() -> Response:
+    if request.method == "GET":
+        return render_reauth(fragment=is_htmx())
+    fields = read_fields("password", "code")
+    password_ok = _password_check(fields["password"])
+    ext = state()
+    service = ext.service()
+    code = _code(fields["code"]) if service.is_enabled(_user_id()) else None
+    if wait := _spend_reauth_budget():
+        return refuse(too_many(wait), 429, retry_after=wait)
+    result = service.reauthenticate(_user_id(), code, password_ok, ext.clock(), _client())
+    if not result.ok:
+        wrong = "The password or code is not correct." if code else "That password is not correct."
+        return failed(result, 400, wrong)
+    reauth.mark()
+    if wants_json():
+        until = reauth.fresh_until()
+        return json_response({"success": True, "reauthenticatedUntil": until and _iso(until)})
+    if reauth.requested_then() == "setup":
+        return _start_setup()
+    target = safe_next(request.form.get("next")) or url_for(".settings")
+    return hx_redirect(target) if is_htmx() else see_other(target)
+
+
+def _spend_reauth_budget() -> int:
+    """Take one guess from the account's re-authentication budget; return the seconds to wait once it is spent.
+
+    Password guesses from a stolen session, from any number of IPs: with 2FA off no code throttle (S5)
+    stands behind the password, so the account gets a request budget in the limiter's storage.
+    """
+    limiter = state().limiter
+    if not getattr(limiter, "enabled", True):
+        return 0
+    limit = parse_limit(str(current_app.config["TWO_FACTOR_REAUTH_RATE_LIMIT"]))
+    keys = ("two-factor-reauth", _user_id())
+    if limiter.limiter.hit(limit, *keys):
+        return 0
+    return max(1, math.ceil(limiter.limiter.get_window_stats(limit, *keys).reset_time - time.time()))
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 @blueprint.post("/setup")
 @login_required
+@_reauth_required(then="setup")
 def setup() -> Response:
+    return _start_setup()
+
+
+def _start_setup() -> Response:
+    """Store a fresh secret awaiting its first code and show it."""
     ext = state()
     enrollment = ext.service().begin_setup(_user_id(), ext.display_name(current_user), ext.clock())
     if isinstance(enrollment, Result):
@@ -213,6 +297,7 @@ def cancel_setup() -> Response:
 
 @blueprint.post("/verify")
 @login_required
+@_reauth_required()
 def verify() -> Response:
     code = _code(read_fields("code")["code"], allow_backup=False)
     ext = state()
@@ -300,6 +385,7 @@ def validate() -> Response:
         if result.outcome in (Outcome.THROTTLED, Outcome.LOCKED):
             return failed(result, 401)
         return _challenge_refused(message_for(result), 401)
+    sessions.signing_in_with(result.method)  # the session's record says how it signed in
     return _complete_login(pending.user_id, pending.next, pending.remember)
 
 
@@ -322,3 +408,58 @@ def _complete_login(user_id: str, next_url: str | None, remember: bool) -> Respo
     if wants_json():
         return json_response({"valid": True, "required": True, "redirect": target})
     return hx_redirect(target) if is_htmx() else see_other(target)
+
+
+# -- sessions (S17) ---------------------------------------------------------------------------
+
+# Actions that sign the user's other sessions out: the page's list of sessions reloads after them.
+ENDS_OTHER_SESSIONS = ("two_factor.verify", "two_factor.disable", "two_factor.regenerate")
+
+
+@blueprint.after_request
+def _refresh_sessions(response: Response) -> Response:
+    if response.status_code == 200 and request.endpoint in ENDS_OTHER_SESSIONS and is_htmx():
+        response.headers["HX-Trigger"] = "tf-sessions-changed"
+    return response
+
+
+@blueprint.get("/sessions")
+@login_required
+def list_sessions() -> Response:
+    if wants_json():
+        return json_response({"sessions": [item.as_json() for item in session_panel.listed()], "browsers": []})
+    return session_panel.render() if is_htmx() else render_settings()
+
+
+@blueprint.post("/sessions/<session_id>/revoke")
+@login_required
+def revoke_session(session_id: str) -> Response:
+    is_current = session_id == sessions.current_id()
+    if not state().service().end_session(_user_id(), session_id):
+        return _sessions_answer(404, error="That session is not one of yours, or it has already ended.")
+    if is_current:
+        sessions.sign_out()
+        if wants_json():
+            return json_response({"success": True})
+        return hx_redirect(_login_url()) if is_htmx() else see_other(_login_url())
+    return _sessions_answer(notice="That session is signed out.")
+
+
+@blueprint.post("/sessions/revoke-others")
+@login_required
+def revoke_other_sessions() -> Response:
+    ended = state().service().end_other_sessions(_user_id(), sessions.current_hash())
+    notice = f"Signed out everywhere else ({ended} {'session' if ended == 1 else 'sessions'})."
+    return _sessions_answer(notice=notice if ended else "There were no other sessions to sign out.", revoked=ended)
+
+
+def _sessions_answer(status: int = 200, error: str | None = None, notice: str | None = None, **body: Any) -> Response:
+    """Answer a change to the sessions: JSON, the panel for htmx, else the settings page (303 after a success)."""
+    if wants_json():
+        return json_response({"error": error} if error else {"success": True, **body}, status)
+    if is_htmx():
+        return session_panel.render(status, sessions_error=error, sessions_notice=notice)
+    if error:
+        return render_settings(status_code=status, sessions_error=error)
+    flash(notice, session_panel.NOTICE)
+    return see_other(url_for(".settings", _anchor="tf-sessions-section"))

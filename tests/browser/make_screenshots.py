@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from PIL import Image
@@ -25,12 +24,14 @@ from tests.browser.steps import (
     wrong_code,
 )
 from tests.browser.support import ErrorGuard, LiveServer, launch_chromium, serve
+from tests.support import Api
 
 ROOT = Path(__file__).resolve().parents[2]
 HEIGHTS = {360: 740, 1280: 800}
 # (width, colour scheme) of each run; the dark run shows the panels whose look differs most.
 RUNS = ((360, "light"), (1280, "light"), (1280, "dark"))
 DARK_SHOTS = {"settings-setup", "settings-status-on", "challenge"}
+FIREFOX = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"
 
 SHOTS = (
     "login",
@@ -42,6 +43,8 @@ SHOTS = (
     "challenge",
     "challenge-error",
     "challenge-backup",
+    "settings-sessions",
+    "reauth",
 )
 
 
@@ -101,8 +104,7 @@ def capture(browser: Browser, server: LiveServer, directory: Path, width: int, s
     submit_setup_code(page, wrong_code(secret))
     expect(page.locator("#tf-verify-messages .tf-error")).to_be_visible()
     snap("settings-setup-error")
-    time.sleep(1.1)  # the throttle's wait after one wrong code
-    codes = turn_on(page, secret)
+    codes = turn_on(page, secret)  # a typo costs no wait
     snap("settings-codes")
     confirm_saved(page)
     snap("settings-status-on")
@@ -117,11 +119,26 @@ def capture(browser: Browser, server: LiveServer, directory: Path, width: int, s
     page.get_by_role("link", name="Use a backup code instead").click()
     expect(page.get_by_label("Backup code", exact=True)).to_be_visible()
     snap("challenge-backup")
-    time.sleep(1.1)
     answer_challenge(page, codes[0])
     expect(page).to_have_url(server("/"))
+
+    sign_in_elsewhere(server, username, codes[1])
+    page.goto(server("/2fa/settings"))
+    expect(page.locator("#tf-sessions .tf-session")).to_have_count(2)
+    snap("settings-sessions")
+    page.goto(server("/2fa/reauth?next=/2fa/settings"))
+    expect(page.get_by_role("heading", name="Confirm it’s you")).to_be_visible()
+    snap("reauth")
     context.close()
     guard.check()
+
+
+def sign_in_elsewhere(server: LiveServer, username: str, backup_code: str) -> None:
+    """Sign the user in from a second browser (Firefox on Windows), for the list of sessions."""
+    other = Api(server.app.test_client())
+    other.client.environ_base["HTTP_USER_AGENT"] = FIREFOX
+    assert other.login(username).get_json()["twoFactorRequired"] is True
+    assert other.post("/2fa/validate", {"code": backup_code}).status_code == 200
 
 
 def make_screenshots(browser: Browser, directory: Path) -> list[Path]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -262,6 +263,20 @@ def test_a_locked_account_with_few_codes_left_passes_axe(any_page: Page, server:
     audit.check("settings, locked, 2 backup codes left")
 
 
+def test_the_sessions_panel_passes_axe(any_page: Page, browser: Browser, server: LiveServer, guard: ErrorGuard) -> None:
+    register(any_page, server, "mira")
+    other = guard.watch(browser.new_context())
+    log_in(other.new_page(), server, "mira")
+    any_page.reload()
+    audit = Audit(any_page)
+    audit("sessions panel with another browser")
+    any_page.locator("#tf-sessions").get_by_role("button", name=re.compile(r"^Sign out (?!everywhere)")).click()
+    expect(any_page.locator("#tf-sessions-messages")).to_have_text("That session is signed out.")
+    audit("sessions panel after signing the other browser out")
+    other.close()
+    audit.check("sessions panel with another browser", "sessions panel after signing the other browser out")
+
+
 # The pending login's age is counted from a whole second, so a 1-s TTL could end before the page loads.
 @pytest.mark.parametrize("server_overrides", [{"TWO_FACTOR_CHALLENGE_TTL": 2}])
 def test_an_expired_sign_in_passes_axe(any_page: Page, server: LiveServer, guard: ErrorGuard) -> None:
@@ -299,6 +314,7 @@ def test_a_failure_said_in_the_panel_passes_axe(page: Page, server: LiveServer, 
     """With JavaScript, a 5xx to an htmx request is said in the panel's live region."""
     guard.expect_status(503)
     register(page, server, "fern")
+    page.wait_for_function("() => window.htmx !== undefined")  # a click before htmx loads would post the form
     page.route(server("/2fa/setup"), lambda route: route.fulfill(status=503, body="unavailable"))
     page.get_by_role("button", name="Set up two-factor authentication").click()
     expect(page.locator("#tf-status").get_by_role("alert")).to_contain_text("nothing was changed")

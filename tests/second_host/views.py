@@ -33,8 +33,8 @@ def sign_in() -> Response | tuple[str, int]:
 
 @account.post("/sign-out")
 def sign_out() -> Response:
-    logout_user()
     session.clear()
+    logout_user()  # after the clear: Flask-Login's marker that deletes the remember cookie survives
     return redirect(url_for("account.sign_in"), 303)
 
 

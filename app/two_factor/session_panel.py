@@ -1,0 +1,110 @@
+"""The user's sessions as people read them: the "Where you're signed in" panel and ``GET /sessions``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Response, current_app, request
+from flask_login import current_user
+
+from . import sessions
+from .models import TwoFactorSession
+from .responses import html_response
+from .ui import describe_browser
+
+NOTICE = "two_factor_sessions_notice"  # the flash category _sessions.html shows
+METHODS = {
+    "password": "Password",
+    "password+totp": "Password and app code",
+    "password+backup_code": "Password and backup code",
+    "password+security_key": "Password and security key",
+}
+
+
+@dataclass(frozen=True)
+class ListedSession:
+    """One signed-in session, with the words the panel shows."""
+
+    id: str
+    current: bool
+    created_at: datetime
+    last_seen_at: datetime
+    ip_address: str | None
+    user_agent: str | None
+    method: str
+    now: datetime
+
+    @property
+    def browser(self) -> str:
+        return describe_browser(self.user_agent)
+
+    @property
+    def method_label(self) -> str:
+        return METHODS.get(self.method, self.method)
+
+    @property
+    def signed_in(self) -> str:
+        return when(self.created_at)
+
+    @property
+    def last_active(self) -> str:
+        return "Now" if self.current else ago(self.last_seen_at, self.now)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "current": self.current,
+            "createdAt": iso(self.created_at),
+            "lastSeenAt": iso(self.last_seen_at),
+            "ipAddress": self.ip_address,
+            "browser": self.browser,
+            "method": self.method,
+        }
+
+
+def listed() -> list[ListedSession]:
+    """Return the current user's sessions: this one first, then the most recently active."""
+    ext = current_app.extensions["two_factor"]
+    current, now = sessions.current_hash(), ext.clock()
+    rows: list[TwoFactorSession] = ext.service().sessions(str(current_user.get_id()))
+    items = [
+        ListedSession(
+            row.id, row.token_hash == current, row.created_at, row.last_seen_at, row.ip_address, row.user_agent,
+            row.method, now,
+        )
+        for row in rows
+    ]
+    return sorted(items, key=lambda item: not item.current)  # stable: the rest keep their order
+
+
+def render(status_code: int = 200, **extra: Any) -> Response:
+    """Return the panel as an htmx fragment; focus moves into it after the user's own action."""
+    extra.setdefault("sessions_focus", request.method == "POST")
+    return html_response("two_factor/_sessions.html", status_code, **extra)
+
+
+def iso(moment: datetime) -> str:
+    """Return an ISO-8601 UTC time, as the JSON API writes them."""
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def when(moment: datetime) -> str:
+    """Return a date and time people read at a glance, e.g. "2 Jan 2026, 14:05 UTC"."""
+    moment = moment.astimezone(UTC)
+    return f"{moment.day} {moment:%b %Y, %H:%M} UTC"
+
+
+def ago(moment: datetime, now: datetime) -> str:
+    """Return how long ago ``moment`` was, in the largest unit that fits ("5 minutes ago")."""
+    seconds = (now - moment).total_seconds()
+    if seconds < 120:
+        return "Just now"
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = int(seconds // size)
+            if unit == "day" and count > 30:
+                return f"On {when(moment)}"
+            return f"{count} {unit}{'' if count == 1 else 's'} ago"
+    return "Just now"
