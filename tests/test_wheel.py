@@ -1,9 +1,11 @@
-"""The distribution: a wheel of flask_two_factor with its templates and assets, served from a fresh venv.
+"""The distribution: a wheel of flask_two_factor with its templates and assets, served from fresh venvs.
 
-The fresh venv has no system site-packages and nothing of this repository; the wheel is installed into
-it with pip. Its dependencies come, offline and fast, from the dev venv's site-packages through a .pth
-line placed after the venv's own; ``TWO_FACTOR_WHEEL_DEPS=pypi`` installs them from the index instead.
-Either way ``import flask_two_factor`` can only find the installed wheel.
+Each fresh venv has no system site-packages and nothing of this repository; pip installs the wheel and
+its dependencies from the package index (through pip's usual download cache), in two sets: ``lowest``,
+every dependency at the minimum pyproject.toml declares (a ``--constraint`` file made from its ``>=``
+bounds), and ``newest``, a plain ``pip install`` of the wheel. Both run the same flow of the second host
+(settings page, setup, sign-in through the challenge, the per-IP limit), where ``import flask_two_factor``
+can only find the installed wheel.
 """
 
 from __future__ import annotations
@@ -11,23 +13,22 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
-import sysconfig
+import tomllib
 import zipfile
 from importlib import metadata
 from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
+from packaging.version import Version
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCE = REPO / "app" / "two_factor"
 SECOND_HOST = Path(__file__).resolve().parent / "second_host"
-PYPI = os.environ.get("TWO_FACTOR_WHEEL_DEPS") == "pypi"
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +52,7 @@ def test_wheel_holds_the_package_with_its_templates_and_assets(wheel: Path) -> N
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         htmx = archive.read("flask_two_factor/static/htmx.min.js")
-    assert {name.split("/")[0] for name in names} == {"flask_two_factor", wheel.name.split("-")[0] + "-0.1.0.dist-info"}
+    assert {name.split("/")[0] for name in names} == {"flask_two_factor", wheel.name.split("-")[0] + "-0.2.0.dist-info"}
     missing = [name for name in _source_files() if f"flask_two_factor/{name}" not in names]
     assert not missing, f"not in the wheel: {missing}"
     assert "flask_two_factor/templates/two_factor/settings.html" in names
@@ -103,8 +104,40 @@ def test_wheel_requires_every_distribution_its_code_imports(wheel: Path) -> None
     assert _imported_distributions(wheel) <= installed
 
 
+def _floors() -> dict[str, Version]:
+    """Return each dependency of pyproject.toml with its declared minimum; each must have one ``>=`` bound."""
+    floors = {}
+    for line in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]:
+        requirement = Requirement(line)
+        bounds = [spec.version for spec in requirement.specifier if spec.operator == ">="]
+        assert len(bounds) == 1, f"{line!r}: every dependency needs one >= bound, which the lowest set tests"
+        floors[_normal(requirement.name)] = Version(bounds[0])
+    return floors
+
+
+def _pins() -> dict[str, Version]:
+    """Return the exact pins of requirements.txt (the demo's and CI's set)."""
+    pins = {}
+    for line in (REPO / "requirements.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            requirement = Requirement(line)
+            (spec,) = requirement.specifier
+            pins[_normal(requirement.name)] = Version(spec.version)
+    return pins
+
+
+def test_pinned_requirements_are_inside_the_supported_ranges() -> None:
+    pins = _pins()
+    for line in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]:
+        requirement = Requirement(line)
+        pin = pins.get(_normal(requirement.name))
+        assert pin is None or requirement.specifier.contains(pin), f"requirements.txt pins {pin}, outside {line!r}"
+
+
 SERVE = """
-import hashlib, importlib.util, json, sys
+import hashlib, importlib.util, json, sys, time
+from importlib import metadata
 import flask_two_factor, pyotp
 from cryptography.fernet import Fernet
 from second_host import models
@@ -125,6 +158,16 @@ signed_in = visitor.sign_in("ann@example.com")
 settings = visitor.client.get("/2fa/settings")
 htmx = visitor.client.get("/2fa/static/htmx.min.js")
 codes = visitor.enable(lambda secret: pyotp.TOTP(secret).now())
+visitor.sign_out()
+challenge = visitor.sign_in("ann@example.com", next_url="/reports")
+totp = pyotp.TOTP(visitor.secret)
+near = {totp.at(time.time() + offset) for offset in (-30, 0, 30)}
+wrong = visitor.post_json("/2fa/validate", {"code": next(c for c in ("000000", "111111", "222222") if c not in near)})
+valid = visitor.post_json("/2fa/validate", {"code": codes[0]})
+reports = visitor.client.get("/reports")
+# One 2FA POST a minute per IP: Flask-Limiter refuses the second with the product's 429.
+app.config["TWO_FACTOR_RATE_LIMIT"] = "1 per minute"
+limited = [visitor.post_json("/2fa/setup") for _ in range(2)][-1]
 print(json.dumps({
     "product": flask_two_factor.__file__,
     "source_tree_importable": importlib.util.find_spec("app") is not None,
@@ -133,36 +176,41 @@ print(json.dumps({
     "settings": settings.get_data(as_text=True),
     "htmx_sha256": hashlib.sha256(htmx.get_data()).hexdigest(),
     "backup_codes": len(codes),
+    "challenge": [challenge.status_code, challenge.location],
+    "wrong_code": wrong.status_code,
+    "valid_backup_code": valid.get_json(),
+    "protected_page": reports.status_code,
+    "limited": [limited.status_code, limited.headers.get("Retry-After"), limited.get_json()],
+    "versions": {dist.metadata["Name"]: dist.version for dist in metadata.distributions()},
 }))
 """
 
 
-def _fresh_venv(root: Path, wheel: Path) -> Path:
-    """Create a venv without system site-packages and pip-install the wheel into it; return its python."""
+def _fresh_venv(root: Path, wheel: Path, dependencies: str) -> Path:
+    """Create a venv without system site-packages, pip-install the wheel and its dependencies; return its python.
+
+    ``lowest`` holds every dependency at its declared minimum; ``newest`` takes what the index has.
+    """
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60)
     python = venv / "bin" / "python"
     install = [sys.executable, "-m", "pip", "--python", str(python), "install", "--disable-pip-version-check"]
-    install += [str(wheel)] if PYPI else ["--no-deps", "--no-index", str(wheel)]
-    done = subprocess.run(install, capture_output=True, text=True, timeout=300)
+    if dependencies == "lowest":
+        constraints = root / "lowest.txt"
+        constraints.write_text("".join(f"{name}=={version}\n" for name, version in _floors().items()))
+        install += ["--constraint", str(constraints)]
+    done = subprocess.run([*install, str(wheel)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    if not PYPI:
-        site = subprocess.run(
-            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        (Path(site) / "zz_dev_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     return python
 
 
-def test_installed_wheel_serves_the_second_host(wheel: Path, tmp_path: Path) -> None:
-    python = _fresh_venv(tmp_path, wheel)
+@pytest.mark.parametrize("dependencies", ["lowest", "newest"])
+def test_installed_wheel_serves_the_second_host(wheel: Path, tmp_path: Path, dependencies: str) -> None:
+    python = _fresh_venv(tmp_path, wheel, dependencies)
     run = tmp_path / "run"
     shutil.copytree(SECOND_HOST, run / "second_host", ignore=shutil.ignore_patterns("__pycache__", "in_tree.py"))
     (run / "serve.py").write_text(SERVE)
-    # -E -s: no PYTHONPATH, no user site; only the venv, its .pth line and the copied host are importable.
+    # -E -s: no PYTHONPATH, no user site; only the venv and the copied host are importable.
     done = subprocess.run(
         [str(python), "-E", "-s", "serve.py", str(tmp_path / "ledger.db")],
         cwd=run,
@@ -178,3 +226,18 @@ def test_installed_wheel_serves_the_second_host(wheel: Path, tmp_path: Path) -> 
     assert '<body data-host="ledger">' in result["settings"] and 'name="htmx-config"' in result["settings"]
     assert result["htmx_sha256"] == hashlib.sha256((SOURCE / "static" / "htmx.min.js").read_bytes()).hexdigest()
     assert result["backup_codes"] == 10
+    assert result["challenge"] == [303, "/2fa/challenge"] and result["wrong_code"] == 401
+    assert result["valid_backup_code"] == {"valid": True, "required": True, "redirect": "/reports"}
+    assert result["protected_page"] == 200
+    status, retry_after, body = result["limited"]
+    assert status == 429 and int(retry_after) > 0 and body["retryAfter"] == int(retry_after)
+
+    installed = {_normal(name): Version(version) for name, version in result["versions"].items()}
+    floors = _floors()
+    print(dependencies, {name: str(installed[name]) for name in sorted(floors)})
+    if dependencies == "lowest":
+        assert {name: installed[name] for name in floors} == floors
+    else:
+        pins = _pins()
+        stale = {name: str(installed[name]) for name in floors if name in pins and installed[name] < pins[name]}
+        assert not stale, f"older than requirements.txt pins: {stale}"
