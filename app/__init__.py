@@ -41,7 +41,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 
 def _init_extensions(app: Flask) -> None:
-    from .extensions import csrf, db, limiter, login_manager, migrate, two_factor
+    from .extensions import csrf, db, limiter, login_manager, mail, migrate, two_factor
     from .models import User
 
     db.init_app(app)
@@ -51,6 +51,7 @@ def _init_extensions(app: Flask) -> None:
     login_manager.login_message = "Sign in to see that page."
     csrf.init_app(app)
     limiter.init_app(app)
+    mail.init_app(app)  # flask_two_factor finds it in app.extensions["mailman"] and mails its notices
 
     @login_manager.user_loader
     def load_user(user_id: str) -> User | None:

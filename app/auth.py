@@ -23,6 +23,9 @@ from .two_factor.helpers import (
 
 blueprint = Blueprint("auth", __name__)
 USERNAME = re.compile(r"[A-Za-z0-9_.-]{3,64}", re.ASCII)
+# Light on purpose: local@domain.tld in ASCII, nothing that could split a To header (spaces, commas, <>).
+EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+", re.ASCII)
+EMAIL_HELP = "Enter an e-mail address such as name@example.com, or leave it empty."
 # Far above any passphrase, and below passlib's own 4,096 cap (over it, verify raises: a 500).
 MAX_PASSWORD = 1024
 # A person never types ten passwords a minute; a one-minute window is also the longest an attacker
@@ -67,7 +70,9 @@ def _no_account_named() -> bool:
 def _form_error(template: str, message: str, status: int) -> Response:
     if wants_json():
         return json_response({"error": message}, status)
-    return Response(render_template(template, error=message, username=request.form.get("username", "")), status)
+    form = request.form
+    page = render_template(template, error=message, username=form.get("username", ""), email=form.get("email", ""))
+    return Response(page, status)
 
 
 @blueprint.after_request
@@ -93,16 +98,18 @@ def home() -> str:
 def register() -> Response | str:
     if request.method != "POST":
         return render_template("auth/register.html")
-    fields = read_fields("username", "password")
-    username, password = fields["username"].strip(), fields["password"]
+    fields = read_fields("username", "password", "email")
+    username, password, email = fields["username"].strip(), fields["password"], fields["email"].strip()
     if not USERNAME.fullmatch(username):
         message = "Choose a name of 3–64 letters, digits, dots, dashes or underscores."
         return _form_error("auth/register.html", message, 400)
     if not 8 <= len(password) <= MAX_PASSWORD:
         return _form_error("auth/register.html", "Choose a password of at least 8 characters.", 400)
+    if email and (len(email) > 254 or not EMAIL.fullmatch(email)):
+        return _form_error("auth/register.html", EMAIL_HELP, 400)
     if db.session.scalar(db.select(User).filter_by(username=username)):
         return _form_error("auth/register.html", "That name is taken.", 409)
-    user = User(username=username)
+    user = User(username=username, email=email or None)
     user.set_password(password)
     db.session.add(user)
     try:

@@ -13,6 +13,8 @@ from typing import Any
 from cryptography.fernet import Fernet
 
 DEV_KEYS_FILE = "dev-keys.json"
+# Without MAIL_SERVER the demo writes each mail to its log (app/mail_log.py), so scripts/run shows them.
+LOG_MAIL_BACKEND = "app.mail_log.EmailBackend"
 
 
 def dev_keys(instance_path: str) -> dict[str, str]:
@@ -52,7 +54,18 @@ def load(instance_path: str) -> dict[str, Any]:
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_SECURE": True,
         "MAX_CONTENT_LENGTH": 64 * 1024,
+        **mail_settings(env),
     }
+
+
+def mail_settings(env: Any) -> dict[str, Any]:
+    """Return Flask-Mailman's settings: SMTP to MAIL_SERVER, or without it every mail written to the log."""
+    server = env.get("MAIL_SERVER")
+    sender = env.get("MAIL_DEFAULT_SENDER", "Flask 2FA Demo <no-reply@localhost>")
+    settings: dict[str, Any] = {"MAIL_DEFAULT_SENDER": sender}
+    if not server:
+        return {**settings, "MAIL_BACKEND": LOG_MAIL_BACKEND}
+    return {**settings, "MAIL_BACKEND": "smtp", "MAIL_SERVER": server, "MAIL_PORT": int(env.get("MAIL_PORT") or 25)}
 
 
 def database_url(value: str | None, instance_path: str) -> str:

@@ -15,13 +15,15 @@ passwords = CryptContext(schemes=["argon2"])
 
 
 class User(UserMixin, db.Model):
-    """A demo user: a name and an argon2 password hash."""
+    """A demo user: a name, an argon2 password hash and an optional address for security notices."""
 
     __tablename__ = "users"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=lambda: str(uuid.uuid4()))
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
+    # flask_two_factor mails its notices (S19) to ``user.email`` by default.
+    email: Mapped[str | None] = mapped_column(String(254))
 
     def set_password(self, password: str) -> None:
         self.password_hash = passwords.hash(password)

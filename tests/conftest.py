@@ -12,6 +12,7 @@ from app import create_app
 from app.extensions import db, limiter
 from app.models import passwords
 from tests.support import Api, FrozenClock, create_postgres_database, drop_postgres_database
+from tests.wheel_venvs import wheel, wheel_venv  # noqa: F401  (session fixtures: one wheel, one venv per set)
 
 ENCRYPTION_KEY = Fernet.generate_key().decode()
 # Production keeps argon2's default cost; the tests hash hundreds of passwords and need it cheap.
@@ -29,6 +30,8 @@ def make_config(database_url: str, **overrides: object) -> dict[str, object]:
         "RATELIMIT_ENABLED": False,
         "RATELIMIT_STORAGE_URI": "memory://",
         "SESSION_COOKIE_SECURE": False,
+        # Notices delivered in the request (after the commit): nothing outlives the test that caused it.
+        "TWO_FACTOR_NOTIFY_IN_BACKGROUND": False,
         **overrides,
     }
 

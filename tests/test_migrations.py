@@ -76,3 +76,12 @@ def test_downgrade_to_the_previous_head_drops_only_the_sessions_table(migrated: 
 def test_models_match_the_migration(migrated: Flask) -> None:
     with db.engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), db.metadata) == []
+
+
+def test_upgrade_from_0003_adds_the_optional_email_and_keeps_users(migrated: Flask) -> None:
+    downgrade(directory=MIGRATIONS, revision="0003")
+    assert "email" not in {column["name"] for column in inspect(db.engine).get_columns("users")}
+    db.session.execute(db.text("INSERT INTO users (id, username, password_hash) VALUES ('u1', 'alice', 'x')"))
+    db.session.commit()
+    upgrade(directory=MIGRATIONS)
+    assert db.session.execute(db.text("SELECT username, email FROM users")).one() == ("alice", None)

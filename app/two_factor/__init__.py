@@ -24,6 +24,8 @@ Installed as ``flask_two_factor``; docs/integration.md walks through adopting it
   ``two_factor_enabled``, ``two_factor_disabled`` (``by``), ``two_factor_failed`` (``purpose``,
   ``failures``, ``scope``), ``two_factor_locked`` (``scope``), ``backup_code_used`` (``purpose``,
   ``remaining``), ``backup_codes_regenerated``.
+- ``notify=callable(user, notice)`` and ``email_of=callable(user) -> str | None``: security notices
+  (``notifications.Notice``), mailed with Flask-Mailman by default when the app has it; see notifications.py.
 - ``flask_two_factor.testing``: ``enable(user)`` and ``current_code(user)`` for a host's test suite.
 """
 

@@ -13,7 +13,7 @@ from flask_login import current_user, logout_user
 from sqlalchemy import MetaData
 from sqlalchemy.types import TypeDecorator
 
-from . import protection, sessions
+from . import notifications, protection, sessions
 from .crypto import KeyRing, new_key
 from .errors import GENERATE_KEY, ConfigurationError
 from .models import tables
@@ -73,6 +73,8 @@ class State:
     clock: Callable[[], datetime]
     limiter: Any
     required: Callable[[Any], bool] | None = None
+    notify: Callable[[Any, Any], None] | None = None
+    email_of: Callable[[Any], str | None] | None = None
 
     def service(self) -> TwoFactorService:
         """Return a service bound to this request's database session."""
@@ -96,6 +98,12 @@ class TwoFactor:
       enabled it, every page outside ``TWO_FACTOR_ENFORCE_EXEMPT`` sends them to the settings page.
     - ``limiter``: the host's Flask-Limiter (default: the app's, else a new one).
     - ``clock() -> datetime``: aware UTC now (tests freeze it).
+    - ``notify(user, notice) -> None``: deliver a security notice (S19), a ``notifications.Notice`` with
+      ``event``, ``user_id``, ``to``, ``subject``, ``text`` and ``html``; called after the change is
+      committed, off the request thread, its exceptions logged and swallowed. Default: e-mail it with
+      Flask-Mailman when the app has it (``app.extensions["mailman"]``) and ``to`` is set, else log at
+      INFO that a notice was produced.
+    - ``email_of(user) -> str | None``: the address notices go to (default: ``user.email`` if it has one).
     """
 
     def __init__(
@@ -110,6 +118,8 @@ class TwoFactor:
         limiter: Any = None,
         clock: Callable[[], datetime] | None = None,
         required: Callable[[Any], bool] | None = None,
+        notify: Callable[[Any, Any], None] | None = None,
+        email_of: Callable[[Any], str | None] | None = None,
     ) -> None:
         self.db = db
         self.check_password = check_password
@@ -119,6 +129,8 @@ class TwoFactor:
         self.limiter = limiter
         self.clock = clock or _utcnow
         self.required = required
+        self.notify = notify
+        self.email_of = email_of
         if app is not None:
             self.init_app(app)
 
@@ -146,6 +158,8 @@ class TwoFactor:
             clock=self.clock,
             limiter=self._limiter(app),
             required=self.required,
+            notify=self.notify or notifications.send_email,
+            email_of=self.email_of or notifications.default_email_of,
         )
         from . import cli, enforce, reauth, session_panel, views
 
@@ -154,6 +168,7 @@ class TwoFactor:
         reauth.install(app)
         protection.install(app)
         sessions.install(app)
+        notifications.install(app)
         app.cli.add_command(cli.two_factor_cli)
         # two_factor/base.html picks its layout, and says why a user was sent to set up 2FA, with these.
         app.jinja_env.globals["two_factor_base_template"] = base_template
@@ -173,6 +188,9 @@ class TwoFactor:
             raise ConfigurationError("TwoFactor needs check_password=callable(user, password) -> bool.")
         if self.required is not None and not callable(self.required):
             raise ConfigurationError("TwoFactor's required= must be a callable(user) -> bool.")
+        for name in ("notify", "email_of"):
+            if getattr(self, name) is not None and not callable(getattr(self, name)):
+                raise ConfigurationError(f"TwoFactor's {name}= must be a callable.")
         load_user = self.load_user or login_manager._user_callback
         if load_user is None:
             raise ConfigurationError(

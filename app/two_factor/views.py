@@ -18,7 +18,7 @@ from limits import parse as parse_limit
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from . import protection, reauth, session_panel, sessions
+from . import notifications, protection, reauth, session_panel, sessions
 from .crypto import SecretUnreadable
 from .enforce import destination_after_setup
 from .extension import state
@@ -404,6 +404,7 @@ def _complete_login(user_id: str, next_url: str | None, remember: bool) -> Respo
     # Flask-Login refuses an account the host marked inactive while the code was awaited.
     if not login_user(user, remember=remember):
         return _challenge_refused("This account cannot sign in.", 401)
+    notifications.signed_in(user_id)  # a notice if this browser never passed a second factor here before
     target = safe_next(next_url) or current_app.config["TWO_FACTOR_LOGIN_REDIRECT"]
     if wants_json():
         return json_response({"valid": True, "required": True, "redirect": target})
