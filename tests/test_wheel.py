@@ -1,11 +1,9 @@
 """The distribution: a wheel of flask_two_factor with its templates and assets, served from fresh venvs.
 
-Each fresh venv has no system site-packages and nothing of this repository; pip installs the wheel and
-its dependencies from the package index (through pip's usual download cache), in two sets: ``lowest``,
-every dependency at the minimum pyproject.toml declares (a ``--constraint`` file made from its ``>=``
-bounds), and ``newest``, a plain ``pip install`` of the wheel. Both run the same flow of the second host
-(settings page, setup, sign-in through the challenge, the per-IP limit), where ``import flask_two_factor``
-can only find the installed wheel.
+The wheel and the two venvs (``lowest``: every dependency at its declared minimum; ``newest``: what the
+index has) come from tests/wheel_venvs.py, made once per session (the third host's browser test reuses
+``lowest``). Both run the same flow of the second host (settings page, setup, sign-in through the
+challenge, the per-IP limit), where ``import flask_two_factor`` can only find the installed wheel.
 """
 
 from __future__ import annotations
@@ -13,12 +11,12 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
-import re
 import shutil
 import subprocess
 import sys
 import tomllib
 import zipfile
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
@@ -26,18 +24,11 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
 
+from tests.wheel_venvs import floors, normal
+
 REPO = Path(__file__).resolve().parent.parent
 SOURCE = REPO / "app" / "two_factor"
 SECOND_HOST = Path(__file__).resolve().parent / "second_host"
-
-
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("dist")
-    build = [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(REPO)]
-    done = subprocess.run(build, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return next(out.glob("flask_two_factor-*.whl"))
 
 
 def _source_files() -> list[str]:
@@ -75,16 +66,15 @@ def _imported_distributions(wheel: Path) -> set[str]:
     return {_normal(providers[module][0]) for module in third_party}
 
 
-def _normal(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
+_normal = normal
 
 
-def _requirements(lines: list[str] | None) -> set[str]:
-    """Return the names of the requirements that apply here (markers evaluated, extras not asked for)."""
+def _requirements(lines: list[str] | None, extra: str = "") -> set[str]:
+    """Return the names of the requirements that apply here (markers evaluated, with ``extra`` asked for)."""
     names = set()
     for line in lines or []:
         requirement = Requirement(line)
-        if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+        if requirement.marker is None or requirement.marker.evaluate({"extra": extra}):
             names.add(_normal(requirement.name))
     return names
 
@@ -93,7 +83,9 @@ def test_wheel_requires_every_distribution_its_code_imports(wheel: Path) -> None
     with zipfile.ZipFile(wheel) as archive:
         meta = archive.read(next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))).decode()
     requires_dist = [line.split(":", 1)[1] for line in meta.splitlines() if line.startswith("Requires-Dist:")]
-    declared = _requirements(requires_dist)
+    extras = [line.split(":", 1)[1].strip() for line in meta.splitlines() if line.startswith("Provides-Extra:")]
+    # An import used only when the host brings that library (Flask-Mailman for notices) is an extra.
+    declared = _requirements(requires_dist).union(*(_requirements(requires_dist, extra) for extra in extras))
     # What `pip install` brings: the declared requirements and theirs, transitively.
     installed, todo = set(), list(declared)
     while todo:
@@ -104,15 +96,7 @@ def test_wheel_requires_every_distribution_its_code_imports(wheel: Path) -> None
     assert _imported_distributions(wheel) <= installed
 
 
-def _floors() -> dict[str, Version]:
-    """Return each dependency of pyproject.toml with its declared minimum; each must have one ``>=`` bound."""
-    floors = {}
-    for line in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]:
-        requirement = Requirement(line)
-        bounds = [spec.version for spec in requirement.specifier if spec.operator == ">="]
-        assert len(bounds) == 1, f"{line!r}: every dependency needs one >= bound, which the lowest set tests"
-        floors[_normal(requirement.name)] = Version(bounds[0])
-    return floors
+_floors = floors
 
 
 def _pins() -> dict[str, Version]:
@@ -186,27 +170,11 @@ print(json.dumps({
 """
 
 
-def _fresh_venv(root: Path, wheel: Path, dependencies: str) -> Path:
-    """Create a venv without system site-packages, pip-install the wheel and its dependencies; return its python.
-
-    ``lowest`` holds every dependency at its declared minimum; ``newest`` takes what the index has.
-    """
-    venv = root / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60)
-    python = venv / "bin" / "python"
-    install = [sys.executable, "-m", "pip", "--python", str(python), "install", "--disable-pip-version-check"]
-    if dependencies == "lowest":
-        constraints = root / "lowest.txt"
-        constraints.write_text("".join(f"{name}=={version}\n" for name, version in _floors().items()))
-        install += ["--constraint", str(constraints)]
-    done = subprocess.run([*install, str(wheel)], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return python
-
-
 @pytest.mark.parametrize("dependencies", ["lowest", "newest"])
-def test_installed_wheel_serves_the_second_host(wheel: Path, tmp_path: Path, dependencies: str) -> None:
-    python = _fresh_venv(tmp_path, wheel, dependencies)
+def test_installed_wheel_serves_the_second_host(
+    wheel_venv: Callable[[str], Path], tmp_path: Path, dependencies: str
+) -> None:
+    python = wheel_venv(dependencies)
     run = tmp_path / "run"
     shutil.copytree(SECOND_HOST, run / "second_host", ignore=shutil.ignore_patterns("__pycache__", "in_tree.py"))
     (run / "serve.py").write_text(SERVE)
@@ -220,7 +188,7 @@ def test_installed_wheel_serves_the_second_host(wheel: Path, tmp_path: Path, dep
     )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.splitlines()[-1])
-    assert Path(result["product"]).is_relative_to(tmp_path / "venv")
+    assert Path(result["product"]).is_relative_to(python.parent.parent)
     assert result["source_tree_importable"] is False
     assert result["signed_in"] == 303 and result["settings_status"] == 200
     assert '<body data-host="ledger">' in result["settings"] and 'name="htmx-config"' in result["settings"]
