@@ -47,6 +47,7 @@ def load(instance_path: str) -> dict[str, Any]:
         "SQLALCHEMY_DATABASE_URI": database_url(env.get("DATABASE_URL"), instance_path),
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
         "TWO_FACTOR_ISSUER": "Flask 2FA Demo",
+        "TWO_FACTOR_REMEMBER_DAYS": 30,  # "don't ask for a code on this browser" (S18)
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": True,

@@ -21,6 +21,7 @@ TABLES = {
     "two_factor_backup_codes",
     "two_factor_attempts",
     "two_factor_sessions",
+    "two_factor_browsers",
     "alembic_version",
 }
 MIGRATIONS = str(ROOT / "migrations")
@@ -55,9 +56,17 @@ def test_downgrade_removes_every_table(migrated: Flask) -> None:
     assert set(inspect(db.engine).get_table_names()) == {"alembic_version"}
 
 
+def test_upgrade_from_0004_adds_the_remembered_browsers_table(migrated: Flask) -> None:
+    downgrade(directory=MIGRATIONS, revision="0004")
+    assert set(inspect(db.engine).get_table_names()) == TABLES - {"two_factor_browsers"}
+    upgrade(directory=MIGRATIONS)
+    columns = {column["name"] for column in inspect(db.engine).get_columns("two_factor_browsers")}
+    assert {"token_hash", "user_id", "created_at", "last_used_at", "expires_at", "ip_address", "user_agent"} <= columns
+
+
 def test_upgrade_from_the_previous_head_adds_the_sessions_table(migrated: Flask) -> None:
     downgrade(directory=MIGRATIONS, revision="0002")
-    assert set(inspect(db.engine).get_table_names()) == TABLES - {"two_factor_sessions"}
+    assert set(inspect(db.engine).get_table_names()) == TABLES - {"two_factor_sessions", "two_factor_browsers"}
     db.session.execute(db.text("INSERT INTO users (id, username, password_hash) VALUES ('u1', 'alice', 'x')"))
     db.session.commit()
     upgrade(directory=MIGRATIONS)
@@ -69,7 +78,7 @@ def test_upgrade_from_the_previous_head_adds_the_sessions_table(migrated: Flask)
 
 def test_downgrade_to_the_previous_head_drops_only_the_sessions_table(migrated: Flask) -> None:
     downgrade(directory=MIGRATIONS, revision="0002")
-    assert set(inspect(db.engine).get_table_names()) == TABLES - {"two_factor_sessions"}
+    assert set(inspect(db.engine).get_table_names()) == TABLES - {"two_factor_sessions", "two_factor_browsers"}
     assert db.session.execute(db.text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
 
 

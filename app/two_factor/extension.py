@@ -13,7 +13,7 @@ from flask_login import current_user, logout_user
 from sqlalchemy import MetaData
 from sqlalchemy.types import TypeDecorator
 
-from . import notifications, protection, sessions
+from . import browsers, notifications, protection, sessions
 from .crypto import KeyRing, new_key
 from .errors import GENERATE_KEY, ConfigurationError
 from .models import tables
@@ -41,6 +41,8 @@ DEFAULTS: dict[str, Any] = {
     # The Content-Security-Policy of 2FA pages in the host's layout when the host sets none itself:
     # a string, a {directive: sources} dict, or None for no header (protection.HOST_LAYOUT_CSP).
     "TWO_FACTOR_CONTENT_SECURITY_POLICY": protection.HOST_LAYOUT_CSP,
+    # Days a browser may skip the code after "don't ask again on this browser" (S18); 0 turns it off.
+    "TWO_FACTOR_REMEMBER_DAYS": 0,
 }
 log = logging.getLogger("flask_two_factor")
 PENDING_KEY = "_two_factor_pending"
@@ -168,12 +170,14 @@ class TwoFactor:
         reauth.install(app)
         protection.install(app)
         sessions.install(app)
+        browsers.install(app)
         notifications.install(app)
         app.cli.add_command(cli.two_factor_cli)
         # two_factor/base.html picks its layout, and says why a user was sent to set up 2FA, with these.
         app.jinja_env.globals["two_factor_base_template"] = base_template
         app.jinja_env.globals["two_factor_setup_required"] = enforce.needs_setup
         app.jinja_env.globals["two_factor_sessions"] = session_panel.listed
+        app.jinja_env.globals["two_factor_browsers"] = session_panel.listed_browsers
         if self.required is not None:
             app.before_request(enforce.enforce_required)
 
@@ -284,9 +288,10 @@ class TwoFactor:
         """After a correct password: return the challenge URL to redirect to, or None if 2FA is off.
 
         When a URL is returned the user is *not* logged in; only a pending record (user id,
-        issued at) is kept in the session until the code is checked.
+        issued at) is kept in the session until the code is checked. None also when this browser is
+        remembered for this user (S18): the code is skipped (audited), the password was asked.
         """
-        if not self.is_enabled(user):
+        if not self.is_enabled(user) or browsers.skips_code(str(user.get_id())):
             return None
         signed_in = current_user.is_authenticated  # also true for a user the remember cookie restores
         # A fresh session: nothing from before the password step survives into the challenge.

@@ -112,4 +112,20 @@ class TwoFactorSession(Base):
     remember: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class TwoFactorBrowser(Base):
+    """One remembered browser (S18): the hash of the random token in its cookie, which skips the code until expiry."""
+
+    __tablename__ = "two_factor_browsers"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_uuid)
+    # SHA-256 (hex) of the cookie's token; the token itself is never stored.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[str] = mapped_column(String(USER_ID_LENGTH), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ip_address: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(Text)
+
+
 tables = Base.metadata.sorted_tables

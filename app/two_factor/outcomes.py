@@ -9,6 +9,7 @@ from . import codes, totp
 
 TOTP = "totp"
 BACKUP_CODE = "backup_code"
+REMEMBERED = "remembered"  # a remembered browser skipped the code (S18)
 # A re-authentication of a user without 2FA proves the password alone.
 PASSWORD = "password"  # noqa: S105 (a method name, not a secret)
 

@@ -12,10 +12,10 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from . import codes, session_store, signals, throttle, totp
+from . import browser_store, codes, session_store, signals, throttle, totp
 from .crypto import KeyRing, SecretUnreadable
-from .models import TwoFactorAttempt, TwoFactorBackupCode, TwoFactorSecret, TwoFactorSession
-from .outcomes import BACKUP_CODE, PASSWORD, TOTP, Client, Code, Enrollment, Outcome, Policy, Result, Status
+from .models import TwoFactorAttempt, TwoFactorBackupCode, TwoFactorBrowser, TwoFactorSecret, TwoFactorSession
+from .outcomes import BACKUP_CODE, PASSWORD, REMEMBERED, TOTP, Client, Code, Enrollment, Outcome, Policy, Result, Status
 from .statements import ADVANCE_STEP, CODES_UNDER_OTHER_KEYS, READ_SECRET, RECORD_ATTEMPT, SCOPES, USE_BACKUP_CODE
 from .throttle import ACCOUNT, SIGN_IN
 
@@ -165,6 +165,7 @@ class TwoFactorService:
             return result
         self._delete_enrollment(user_id)
         session_store.end_sessions(self.session, user_id, keep_hash=client.session_hash)
+        browser_store.forget_all(self.session, user_id)  # S18: with 2FA off there is no code to skip
         self._send(signals.two_factor_disabled, user_id=user_id, by="user")
         self._commit()
         log.info("two-factor disabled user_id=%s", user_id)
@@ -214,6 +215,7 @@ class TwoFactorService:
         self._delete_enrollment(user_id)
         self.session.execute(delete(TwoFactorAttempt).where(TwoFactorAttempt.user_id == user_id))
         session_store.end_sessions(self.session, user_id)
+        browser_store.forget_all(self.session, user_id)
 
     def admin_reset(self, user_id: str, now: datetime, unlock_only: bool = False) -> bool:
         """Remove the user's 2FA (lost device), or only clear the lock; False if nothing to reset."""
@@ -226,6 +228,7 @@ class TwoFactorService:
         else:
             self._delete_enrollment(user_id)
             session_store.end_sessions(self.session, user_id)  # every one: the admin acts from no session of theirs
+            browser_store.forget_all(self.session, user_id)
         self._record(user_id, True, "admin", "unlock" if unlock_only else "reset", now, Client())
         if not unlock_only:
             self._send(signals.two_factor_disabled, user_id=user_id, by="admin")
@@ -250,9 +253,46 @@ class TwoFactorService:
     def end_other_sessions(self, user_id: str, keep_hash: str | None) -> int:
         """Sign out every session of the user but the one ``keep_hash`` names (None: all); return how many."""
         ended = session_store.end_sessions(self.session, user_id, keep_hash=keep_hash)
+        # Signing out everywhere else also forgets every remembered browser (S18), this one included.
+        browser_store.forget_all(self.session, user_id)
         self._commit()
         log.info("other sessions ended user_id=%s count=%d", user_id, ended)
         return ended
+
+    # -- remembered browsers (S18) ---------------------------------------------------------
+
+    def remember_browser(
+        self, user_id: str, token: str, now: datetime, expires_at: datetime, client: Client, replaced: str | None
+    ) -> None:
+        """Remember a browser that just passed the second factor: its token's hash until ``expires_at``."""
+        browser_store.create(
+            self.session, user_id, token, now, expires_at, replaced, client.ip_address, client.user_agent
+        )
+        self._commit()
+        log.info("browser remembered user_id=%s", user_id)
+
+    def remembered_login(self, user_id: str, browser_id: str, now: datetime, client: Client) -> None:
+        """Let a remembered browser skip the code: audited as a sign-in, its last use noted."""
+        browser_store.touch(self.session, browser_id, now, client.ip_address)
+        self._record(user_id, True, REMEMBERED, "login", now, client)
+        self._commit()
+
+    def browsers(self, user_id: str, now: datetime) -> list[TwoFactorBrowser]:
+        """Return the user's remembered browsers that have not expired, the most recently used first."""
+        return browser_store.listed(self.session, user_id, now)
+
+    def forget_browser(self, user_id: str, browser_id: str) -> bool:
+        """Forget one of the user's remembered browsers; False if the user has none of that id."""
+        forgotten = browser_store.forget_one(self.session, user_id, browser_id)
+        self._commit()
+        return forgotten
+
+    def forget_browsers(self, user_id: str) -> int:
+        """Forget every browser the user has remembered; return how many."""
+        forgotten = browser_store.forget_all(self.session, user_id)
+        self._commit()
+        log.info("remembered browsers forgotten user_id=%s count=%d", user_id, forgotten)
+        return forgotten
 
     # -- the judged attempt ----------------------------------------------------------------
 

@@ -9,8 +9,8 @@ from typing import Any
 from flask import Response, current_app, request
 from flask_login import current_user
 
-from . import sessions
-from .models import TwoFactorSession
+from . import browsers, sessions
+from .models import TwoFactorBrowser, TwoFactorSession
 from .responses import html_response
 from .ui import describe_browser
 
@@ -20,6 +20,7 @@ METHODS = {
     "password+totp": "Password and app code",
     "password+backup_code": "Password and backup code",
     "password+security_key": "Password and security key",
+    "password+remembered": "Password on a remembered browser",
 }
 
 
@@ -77,6 +78,57 @@ def listed() -> list[ListedSession]:
         for row in rows
     ]
     return sorted(items, key=lambda item: not item.current)  # stable: the rest keep their order
+
+
+@dataclass(frozen=True)
+class ListedBrowser:
+    """One remembered browser (S18), with the words the panel shows."""
+
+    id: str
+    current: bool
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    ip_address: str | None
+    user_agent: str | None
+
+    @property
+    def browser(self) -> str:
+        return describe_browser(self.user_agent)
+
+    @property
+    def remembered(self) -> str:
+        return when(self.created_at)
+
+    @property
+    def until(self) -> str:
+        return when(self.expires_at)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "current": self.current,
+            "createdAt": iso(self.created_at),
+            "lastUsedAt": iso(self.last_used_at),
+            "expiresAt": iso(self.expires_at),
+            "ipAddress": self.ip_address,
+            "browser": self.browser,
+        }
+
+
+def listed_browsers() -> list[ListedBrowser]:
+    """Return the current user's remembered browsers: this one first, then the most recently used."""
+    ext = current_app.extensions["two_factor"]
+    current = browsers.current_hash()
+    rows: list[TwoFactorBrowser] = ext.service().browsers(str(current_user.get_id()), ext.clock())
+    items = [
+        ListedBrowser(
+            row.id, row.token_hash == current, row.created_at, row.last_used_at, row.expires_at, row.ip_address,
+            row.user_agent,
+        )
+        for row in rows
+    ]
+    return sorted(items, key=lambda item: not item.current)
 
 
 def render(status_code: int = 200, **extra: Any) -> Response:

@@ -19,14 +19,14 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from .models import TwoFactorSession, UTCDateTime
-from .outcomes import BACKUP_CODE, PASSWORD, TOTP
+from .outcomes import BACKUP_CODE, PASSWORD, REMEMBERED, TOTP
 
 SESSIONS = TwoFactorSession.__table__
 # last_seen_at is written at most this often: a signed-in page costs a read, not a write.
 TOUCH_EVERY = timedelta(minutes=1)
 
 # How a session signed in: the password alone, or the password and the factor that completed the login.
-METHOD_AFTER = {factor: f"{PASSWORD}+{factor}" for factor in (TOTP, BACKUP_CODE, "security_key")}
+METHOD_AFTER = {factor: f"{PASSWORD}+{factor}" for factor in (TOTP, BACKUP_CODE, "security_key", REMEMBERED)}
 
 SESSION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 

@@ -186,7 +186,8 @@ def _logged_out(app: Flask, user: Any, **extra: Any) -> None:
     session_store.end(db_session, _carried_hashes(app))
     db_session.commit()
     session.pop(SESSION_KEY, None)
-    g._two_factor_sessions = RequestState(cookies=("clear",))  # nothing of the ended session is current any more
+    # Nothing of the ended session is current any more; how a login under way signed in still holds.
+    g._two_factor_sessions = RequestState(cookies=("clear",), method=_request().method)
 
 
 def _carried_hashes(app: Flask) -> set[str]:

@@ -18,7 +18,7 @@ from limits import parse as parse_limit
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from . import notifications, protection, reauth, session_panel, sessions
+from . import browsers, notifications, protection, reauth, session_panel, sessions
 from .crypto import SecretUnreadable
 from .enforce import destination_after_setup
 from .extension import state
@@ -386,7 +386,7 @@ def validate() -> Response:
             return failed(result, 401)
         return _challenge_refused(message_for(result), 401)
     sessions.signing_in_with(result.method)  # the session's record says how it signed in
-    return _complete_login(pending.user_id, pending.next, pending.remember)
+    return _complete_login(pending.user_id, pending.next, pending.remember, browsers.wants_remembering())
 
 
 def _challenge_refused(message: str, status: int) -> Response:
@@ -395,7 +395,7 @@ def _challenge_refused(message: str, status: int) -> Response:
     return challenge_page(message, status)
 
 
-def _complete_login(user_id: str, next_url: str | None, remember: bool) -> Response:
+def _complete_login(user_id: str, next_url: str | None, remember: bool, remember_browser: bool = False) -> Response:
     """Replace the pending session with a fresh logged-in one."""
     user = state().load_user(user_id)
     session.clear()
@@ -405,6 +405,8 @@ def _complete_login(user_id: str, next_url: str | None, remember: bool) -> Respo
     if not login_user(user, remember=remember):
         return _challenge_refused("This account cannot sign in.", 401)
     notifications.signed_in(user_id)  # a notice if this browser never passed a second factor here before
+    if remember_browser:
+        browsers.remember(user_id)  # S18: the next password step here skips the code
     target = safe_next(next_url) or current_app.config["TWO_FACTOR_LOGIN_REDIRECT"]
     if wants_json():
         return json_response({"valid": True, "required": True, "redirect": target})
@@ -428,7 +430,12 @@ def _refresh_sessions(response: Response) -> Response:
 @login_required
 def list_sessions() -> Response:
     if wants_json():
-        return json_response({"sessions": [item.as_json() for item in session_panel.listed()], "browsers": []})
+        return json_response(
+            {
+                "sessions": [item.as_json() for item in session_panel.listed()],
+                "browsers": [item.as_json() for item in session_panel.listed_browsers()],
+            }
+        )
     return session_panel.render() if is_htmx() else render_settings()
 
 
@@ -450,8 +457,29 @@ def revoke_session(session_id: str) -> Response:
 @login_required
 def revoke_other_sessions() -> Response:
     ended = state().service().end_other_sessions(_user_id(), sessions.current_hash())
+    browsers.clear_cookie()  # every remembered browser was forgotten with them (S18)
     notice = f"Signed out everywhere else ({ended} {'session' if ended == 1 else 'sessions'})."
     return _sessions_answer(notice=notice if ended else "There were no other sessions to sign out.", revoked=ended)
+
+
+@blueprint.post("/browsers/<browser_id>/forget")
+@login_required
+def forget_browser(browser_id: str) -> Response:
+    is_current = browser_id in {item.id for item in session_panel.listed_browsers() if item.current}
+    if not state().service().forget_browser(_user_id(), browser_id):
+        return _sessions_answer(404, error="That browser is not one of yours, or it is already forgotten.")
+    if is_current:
+        browsers.clear_cookie()
+    return _sessions_answer(notice="That browser will be asked for a code again.")
+
+
+@blueprint.post("/browsers/forget-all")
+@login_required
+def forget_all_browsers() -> Response:
+    forgotten = state().service().forget_browsers(_user_id())
+    browsers.clear_cookie()
+    notice = "Every remembered browser will be asked for a code again." if forgotten else "No browser was remembered."
+    return _sessions_answer(notice=notice)
 
 
 def _sessions_answer(status: int = 200, error: str | None = None, notice: str | None = None, **body: Any) -> Response:
