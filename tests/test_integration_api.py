@@ -40,6 +40,7 @@ def test_public_api_is_exported() -> None:
         "TwoFactor",
         "backup_code_used",
         "backup_codes_regenerated",
+        "browser_remembered",
         "two_factor_disabled",
         "two_factor_enabled",
         "two_factor_failed",

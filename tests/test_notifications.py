@@ -227,6 +227,18 @@ def test_a_new_browser_is_mailed_once_and_the_same_browser_again_is_not(
     assert inbox.take() == []
 
 
+def test_a_remembered_browser_is_mailed_once(app, mailed: Api, clock: FrozenClock, inbox: Inbox) -> None:
+    app.config["TWO_FACTOR_REMEMBER_DAYS"] = 30
+    mailed.logout()
+    assert mailed.login().get_json()["twoFactorRequired"] is True
+    response = mailed.post("/2fa/validate", {"code": totp_now(mailed.secret, clock), "remember": True})
+    assert response.status_code == 200
+    message = only_mail(inbox)
+    assert message["Subject"].startswith("A browser will no longer be asked for a code")
+    assert "for the next 30 days it will ask only for your password" in " ".join(text_of(message).split())
+    assert "Remembered browsers" in html_of(message)
+
+
 def test_the_browser_that_enabled_2fa_is_not_new(mailed: Api, clock: FrozenClock, inbox: Inbox) -> None:
     assert sign_in(mailed, totp_now(mailed.secret, clock)).status_code == 200
     assert inbox.take() == []

@@ -37,6 +37,7 @@ from .extension import TwoFactor
 from .signals import (
     backup_code_used,
     backup_codes_regenerated,
+    browser_remembered,
     two_factor_disabled,
     two_factor_enabled,
     two_factor_failed,
@@ -52,6 +53,7 @@ __all__ = [
     "TwoFactor",
     "backup_code_used",
     "backup_codes_regenerated",
+    "browser_remembered",
     "two_factor_disabled",
     "two_factor_enabled",
     "two_factor_failed",

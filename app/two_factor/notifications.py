@@ -31,7 +31,8 @@ log = logging.getLogger("flask_two_factor")
 
 ENABLED, DISABLED, REGENERATED = "enabled", "disabled", "backup_codes_regenerated"
 BACKUP_CODE_USED, LOCKED, NEW_BROWSER = "backup_code_used", "locked", "new_browser"
-EVENTS = (ENABLED, DISABLED, REGENERATED, BACKUP_CODE_USED, LOCKED, NEW_BROWSER)
+BROWSER_REMEMBERED = "browser_remembered"
+EVENTS = (ENABLED, DISABLED, REGENERATED, BACKUP_CODE_USED, LOCKED, NEW_BROWSER, BROWSER_REMEMBERED)
 # At or under this many unused backup codes the notice says the user is running low.
 LOW_ON_CODES = 3
 # A backup code spent on turning 2FA off or on new codes: that change's own notice says it all.
@@ -77,6 +78,9 @@ def install(app: Flask) -> None:
         signals.backup_code_used: _on_backup_code_used,
         signals.two_factor_locked: lambda sender, user_id, scope, **kw: _queue(
             sender, LOCKED, user_id, {"scope": scope}
+        ),
+        signals.browser_remembered: lambda sender, user_id, days, **kw: _queue(
+            sender, BROWSER_REMEMBERED, user_id, {"days": days}
         ),
     }
     for signal, receiver in receivers.items():

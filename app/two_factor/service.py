@@ -268,6 +268,7 @@ class TwoFactorService:
         browser_store.create(
             self.session, user_id, token, now, expires_at, replaced, client.ip_address, client.user_agent
         )
+        self._send(signals.browser_remembered, user_id=user_id, days=max(1, round((expires_at - now).days)))
         self._commit()
         log.info("browser remembered user_id=%s", user_id)
 

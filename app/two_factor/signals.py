@@ -18,10 +18,13 @@ two_factor_locked = _signals.signal("two-factor-locked")
 backup_code_used = _signals.signal("backup-code-used")
 #: A fresh set of backup codes replaced the old one. Keyword arguments: ``user_id``.
 backup_codes_regenerated = _signals.signal("backup-codes-regenerated")
+#: A browser will skip the code at sign-in (S18). Keyword arguments: ``user_id``, ``days``.
+browser_remembered = _signals.signal("browser-remembered")
 
 __all__ = [
     "backup_code_used",
     "backup_codes_regenerated",
+    "browser_remembered",
     "two_factor_disabled",
     "two_factor_enabled",
     "two_factor_failed",
