@@ -35,6 +35,9 @@ class Reader(UserMixin, host_db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     password: Mapped[str]
 
+    def check_password(self, password: str) -> bool:
+        return password == self.password
+
 
 HostHook = Callable[[Flask], None]
 
@@ -67,7 +70,8 @@ def make_host(
         CSRFProtect(app)
     if before:
         before(app)
-    two_factor = TwoFactor(app, check_password=lambda user, password: user.password == password)
+    # No check_password=: the product uses Reader.check_password, the Flask-Login convention.
+    two_factor = TwoFactor(app)
     if after:
         after(app)
 
@@ -263,3 +267,10 @@ def test_a_password_alone_gets_no_token_for_a_2fa_user(tmp_path: Path) -> None:
         code = testing.current_code(host_db.session.get(Reader, 1))
     assert client.post("/api/token", auth=basic, headers={"X-OTP": code}).get_json() == {"token": "t0ken"}
     assert client.post("/api/token", auth=basic, headers={"X-OTP": code}).status_code == 401  # used once
+
+
+def test_the_password_check_is_the_user_models_own_by_convention(tmp_path: Path) -> None:
+    client = signed_in(make_host(tmp_path))
+    token = {"X-CSRFToken": token_of(client)}
+    assert client.post("/2fa/reauth", json={"password": "not it"}, headers=token).status_code == 400
+    assert client.post("/2fa/reauth", json={"password": "pw"}, headers=token).get_json()["success"] is True

@@ -122,9 +122,9 @@ def test_init_app_names_the_missing_prerequisite(missing: str, error: type[Excep
     assert "two_factor" not in app.blueprints and "two_factor" not in app.extensions
 
 
-def test_init_app_needs_check_password() -> None:
-    with pytest.raises(ConfigurationError, match=r"check_password=callable\(user, password\) -> bool"):
-        TwoFactor(_bare_app())
+def test_init_app_refuses_a_check_password_that_is_not_callable() -> None:
+    with pytest.raises(ConfigurationError, match=r"check_password= must be a callable\(user, password\) -> bool"):
+        TwoFactor(_bare_app(), check_password="user.check_password")  # type: ignore[arg-type]
 
 
 def test_init_app_needs_a_callable_required_hook() -> None:

@@ -53,6 +53,17 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _user_checks_password(user: Any, password: str) -> bool:
+    """Verify a password with the user model's own method, the common Flask-Login convention."""
+    method = getattr(user, "check_password", None)
+    if not callable(method):
+        raise ConfigurationError(
+            f"{type(user).__name__} has no check_password(password) method: pass "
+            "TwoFactor(check_password=callable(user, password) -> bool)."
+        )
+    return bool(method(password))
+
+
 def _default_display_name(user: Any) -> str:
     for attribute in ("email", "username", "name"):
         value = getattr(user, attribute, None)
@@ -86,10 +97,11 @@ class State:
 class TwoFactor:
     """Adds TOTP two-factor authentication to a Flask-Login app.
 
-    Every option is a keyword; only ``check_password`` is required:
+    Every option is a keyword; none is required when the user model follows the conventions below:
 
     - ``db``: the host's Flask-SQLAlchemy object (default: the one bound to the app).
-    - ``check_password(user, password) -> bool``: verify a password (disable and regenerate ask for it).
+    - ``check_password(user, password) -> bool``: verify a password (re-authentication, disable and
+      regenerate ask for it; default: the user model's own ``user.check_password(password)``).
     - ``load_user(user_id: str) -> user | None``: load a user by ``get_id()`` (default: Flask-Login's
       ``user_loader``).
     - ``display_name(user) -> str``: the account label in the authenticator app (default: the user's
@@ -154,7 +166,7 @@ class TwoFactor:
                 issuer=str(app.config["TWO_FACTOR_ISSUER"]),
             ),
             load_user=load_user,
-            check_password=self.check_password,  # type: ignore[arg-type]
+            check_password=self.check_password or _user_checks_password,
             display_name=self.display_name,
             find_user=self.find_user or load_user,
             clock=self.clock,
@@ -188,8 +200,8 @@ class TwoFactor:
             raise ConfigurationError("TwoFactor needs Flask-Login: call LoginManager.init_app(app) first.")
         if db is None:
             raise ConfigurationError("TwoFactor needs Flask-SQLAlchemy: pass db= or call db.init_app(app) first.")
-        if self.check_password is None:
-            raise ConfigurationError("TwoFactor needs check_password=callable(user, password) -> bool.")
+        if self.check_password is not None and not callable(self.check_password):
+            raise ConfigurationError("TwoFactor's check_password= must be a callable(user, password) -> bool.")
         if self.required is not None and not callable(self.required):
             raise ConfigurationError("TwoFactor's required= must be a callable(user) -> bool.")
         for name in ("notify", "email_of"):
