@@ -15,6 +15,7 @@ from .models import User, passwords
 from .two_factor.helpers import (
     BadInput,
     add_security_headers,
+    is_checked,
     json_response,
     read_fields,
     see_other,
@@ -143,7 +144,7 @@ def login() -> Response | str:
         return _form_error("auth/login.html", "The name or password is not correct.", 401)
     # The challenge when 2FA is on, else signed in; next (same-site paths only) and remember-me carried.
     next_url = request.args.get("next") or request.form.get("next")
-    return two_factor.login(user, remember=_remember_requested(), next_url=next_url)
+    return two_factor.login(user, remember=is_checked("remember"), next_url=next_url)
 
 
 def _password_matches(user: User | None, password: str) -> bool:
@@ -152,15 +153,6 @@ def _password_matches(user: User | None, password: str) -> bool:
         return passwords.dummy_verify()  # the same work as a real check, so timing does not reveal names
     # Verified even when empty, so an empty password costs what any other does; it never signs in.
     return user.check_password(password) and password != ""
-
-
-def _remember_requested() -> bool:
-    """Return True when the login form's "Keep me signed in" box (or JSON ``remember``: true or "on") is set."""
-    if request.is_json:
-        data = request.get_json(silent=True)
-        value = data.get("remember") if isinstance(data, dict) else None
-        return value is True or value == "on"
-    return request.form.get("remember") == "on"
 
 
 @blueprint.post("/logout")

@@ -17,7 +17,8 @@ from typing import Any
 from flask import Flask, Response, current_app, g, request
 
 from . import browser_store, sessions
-from .outcomes import REMEMBERED, Client
+from .outcomes import REMEMBERED
+from .responses import is_checked
 
 COOKIE_PREFIX = "__Host-"
 
@@ -58,21 +59,14 @@ def skips_code(user_id: str) -> bool:
     if record is None or record.user_id != user_id or record.expires_at <= now:
         clear_cookie()
         return False
-    ext.service().remembered_login(user_id, record.id, now, _client())
+    ext.service().remembered_login(user_id, record.id, now, sessions.current_client())
     sessions.signing_in_with(REMEMBERED)  # the session's record says the code was skipped
     return True
 
 
 def wants_remembering() -> bool:
     """Return True when the challenge's form or JSON body asks to remember this browser (and the feature is on)."""
-    if remember_days() <= 0:
-        return False
-    if request.is_json:
-        data = request.get_json(silent=True)
-        value = data.get("remember") if isinstance(data, dict) else None
-    else:
-        value = request.form.get("remember")
-    return value is True or value == "on"
+    return remember_days() > 0 and is_checked("remember")
 
 
 def remember(user_id: str) -> None:
@@ -82,7 +76,8 @@ def remember(user_id: str) -> None:
         return
     ext = current_app.extensions["two_factor"]
     now, token = ext.clock(), browser_store.new_token()
-    ext.service().remember_browser(user_id, token, now, now + timedelta(days=days), _client(), current_hash())
+    expires_at = now + timedelta(days=days)
+    ext.service().remember_browser(user_id, token, now, expires_at, sessions.current_client(), current_hash())
     g._two_factor_browser = ("set", token)
 
 
@@ -95,10 +90,6 @@ def current_hash() -> str | None:
 def clear_cookie() -> None:
     """Have the response delete this browser's remembered token (if it carries one)."""
     g._two_factor_browser = ("clear",)
-
-
-def _client() -> Client:
-    return Client(request.remote_addr, request.headers.get("User-Agent"), sessions.current_hash())
 
 
 def _secure() -> bool:

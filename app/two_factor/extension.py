@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, current_app, has_request_context, request, session, url_for
+from flask import Flask, current_app, has_request_context, session, url_for
 from flask_login import current_user, logout_user
 from sqlalchemy import MetaData
 from sqlalchemy.types import TypeDecorator
@@ -282,7 +282,7 @@ class TwoFactor:
         parsed = parse_code(code or "")
         if parsed is None:
             return False
-        client = Client(request.remote_addr, request.headers.get("User-Agent")) if has_request_context() else Client()
+        client = sessions.current_client() if has_request_context() else Client()
         return state().service().check_login(str(user.get_id()), parsed, state().clock(), client).ok
 
     def login(self, user: Any, *, remember: bool = False, next_url: str | None = None) -> Any:

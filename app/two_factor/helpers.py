@@ -7,12 +7,22 @@ from __future__ import annotations
 
 from .pending import safe_next
 from .refusals import too_many
-from .responses import BadInput, add_security_headers, forbid_caching, json_response, read_fields, see_other, wants_json
+from .responses import (
+    BadInput,
+    add_security_headers,
+    forbid_caching,
+    is_checked,
+    json_response,
+    read_fields,
+    see_other,
+    wants_json,
+)
 
 __all__ = [
     "BadInput",
     "add_security_headers",
     "forbid_caching",
+    "is_checked",
     "json_response",
     "read_fields",
     "safe_next",

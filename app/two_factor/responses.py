@@ -66,6 +66,16 @@ def read_fields(*names: str) -> dict[str, str]:
     return fields
 
 
+def is_checked(name: str) -> bool:
+    """Return True when a checkbox field is ticked: "on" in a form, true or "on" in a JSON object."""
+    if request.is_json:
+        data = request.get_json(silent=True)
+        value = data.get(name) if isinstance(data, dict) else None
+    else:
+        value = request.form.get(name)
+    return value is True or value == "on"
+
+
 def _encodable(value: str) -> bool:
     try:
         value.encode("utf-8")

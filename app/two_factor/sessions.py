@@ -34,7 +34,7 @@ from flask_login.config import COOKIE_DURATION, COOKIE_NAME
 from flask_login.utils import decode_cookie
 
 from . import session_store
-from .outcomes import PASSWORD
+from .outcomes import PASSWORD, Client
 from .session_store import METHOD_AFTER, Record
 
 SESSION_KEY = "_two_factor_sid"
@@ -80,6 +80,11 @@ def current_hash() -> str | None:
         return record.token_hash
     token = session.get(SESSION_KEY)
     return session_store.hash_token(token) if isinstance(token, str) else None
+
+
+def current_client() -> Client:
+    """Return who made this request, for the audit trail: address, browser and session."""
+    return Client(request.remote_addr, request.headers.get("User-Agent"), current_hash())
 
 
 def current_id() -> str | None:

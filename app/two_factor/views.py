@@ -22,7 +22,7 @@ from . import browsers, notifications, protection, reauth, session_panel, sessio
 from .crypto import SecretUnreadable
 from .enforce import destination_after_setup
 from .extension import state
-from .outcomes import Client, Code, Outcome, Result, parse_code
+from .outcomes import Code, Outcome, Result, parse_code
 from .pending import clear_pending, read_pending, safe_next
 from .refusals import challenge_page, failed, message_for, refuse, to_login, too_many, unavailable
 from .responses import (
@@ -141,10 +141,6 @@ def _user_id() -> str:
     return str(current_user.get_id())
 
 
-def _client() -> Client:
-    return Client(request.remote_addr, request.headers.get("User-Agent"), sessions.current_hash())
-
-
 def _code(raw: str, allow_backup: bool = True) -> Code:
     code = parse_code(raw, allow_backup)
     if code is None:
@@ -230,7 +226,7 @@ def reauth_view() -> Response:
     code = _code(fields["code"]) if service.is_enabled(_user_id()) else None
     if wait := _spend_reauth_budget():
         return refuse(too_many(wait), 429, retry_after=wait)
-    result = service.reauthenticate(_user_id(), code, password_ok, ext.clock(), _client())
+    result = service.reauthenticate(_user_id(), code, password_ok, ext.clock(), sessions.current_client())
     if not result.ok:
         wrong = "The password or code is not correct." if code else "That password is not correct."
         return failed(result, 400, wrong)
@@ -301,7 +297,7 @@ def cancel_setup() -> Response:
 def verify() -> Response:
     code = _code(read_fields("code")["code"], allow_backup=False)
     ext = state()
-    result = ext.service().confirm_setup(_user_id(), code, ext.clock(), _client())
+    result = ext.service().confirm_setup(_user_id(), code, ext.clock(), sessions.current_client())
     if not result.ok:
         return failed(result, 400)
     return _show_new_codes(result, "Two-factor authentication is on.")
@@ -337,7 +333,7 @@ def _confirmed(action: str) -> Result:
     password_ok, code = _password_check(fields["password"]), _code(fields["code"])
     ext = state()
     change = getattr(ext.service(), action)
-    return change(_user_id(), code, password_ok, ext.clock(), _client())
+    return change(_user_id(), code, password_ok, ext.clock(), sessions.current_client())
 
 
 def _show_new_codes(result: Result, message: str) -> Response:
@@ -377,7 +373,7 @@ def validate() -> Response:
     except BadInput as error:
         return _challenge_refused(error.message, 400)
     ext = state()
-    result = ext.service().check_login(pending.user_id, code, ext.clock(), _client())
+    result = ext.service().check_login(pending.user_id, code, ext.clock(), sessions.current_client())
     if result.outcome is Outcome.NOT_ENABLED:
         clear_pending()
         return _challenge_refused("Sign in again.", 401)
