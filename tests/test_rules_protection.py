@@ -254,6 +254,8 @@ POSTS = [
     "/2fa/reauth",
     "/2fa/sessions/revoke-others",
     "/2fa/sessions/00000000-0000-4000-8000-000000000000/revoke",
+    "/2fa/browsers/forget-all",
+    "/2fa/browsers/00000000-0000-4000-8000-000000000000/forget",
     "/login",
     "/register",
     "/logout",
