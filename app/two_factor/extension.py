@@ -13,7 +13,7 @@ from flask_login import current_user, logout_user
 from sqlalchemy import MetaData
 from sqlalchemy.types import TypeDecorator
 
-from . import browsers, notifications, protection, sessions
+from . import browsers, i18n, notifications, protection, sessions
 from .crypto import KeyRing, new_key
 from .errors import GENERATE_KEY, ConfigurationError
 from .models import tables
@@ -43,6 +43,9 @@ DEFAULTS: dict[str, Any] = {
     "TWO_FACTOR_CONTENT_SECURITY_POLICY": protection.HOST_LAYOUT_CSP,
     # Days a browser may skip the code after "don't ask again on this browser" (S18); 0 turns it off.
     "TWO_FACTOR_REMEMBER_DAYS": 0,
+    # More directories with catalogs of the "flask_two_factor" domain (another language, other wording);
+    # a later directory overrides an earlier one, ours come first.
+    "TWO_FACTOR_TRANSLATION_DIRECTORIES": (),
 }
 log = logging.getLogger("flask_two_factor")
 PENDING_KEY = "_two_factor_pending"
@@ -177,6 +180,7 @@ class TwoFactor:
         )
         from . import cli, enforce, reauth, session_panel, views
 
+        i18n.install(app)
         app.register_blueprint(views.blueprint, url_prefix=app.config["TWO_FACTOR_URL_PREFIX"])
         _limit_posts(app.extensions["two_factor"].limiter, views.blueprint)
         reauth.install(app)
