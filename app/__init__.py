@@ -1,4 +1,4 @@
-"""The demo host app: register, log in, log out, a home page, and the 2FA blueprint."""
+"""The demo host app: register, log in, log out, a home page, and the 2FA blueprint, in English and German."""
 
 from __future__ import annotations
 
@@ -6,11 +6,15 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, has_request_context, request
+from flask_babel import lazy_gettext
 
 from . import config
 
 ROOT = Path(__file__).resolve().parent.parent
+# The demo's languages, first the default. Its locale selector is the product's too: the host's wins.
+LANGUAGES = ["en", "de"]
+CATALOGS = Path(__file__).resolve().parent / "translations"  # domain "messages"; the product has its own
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -40,18 +44,31 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     return app
 
 
+def select_language() -> str | None:
+    """Return the best match of the browser's Accept-Language among the demo's languages."""
+    if not has_request_context():
+        return None  # the app's default (a command, a mail thread without a captured language)
+    return request.accept_languages.best_match(LANGUAGES, default=LANGUAGES[0])
+
+
 def _init_extensions(app: Flask) -> None:
-    from .extensions import csrf, db, limiter, login_manager, mail, migrate, two_factor
+    from .extensions import babel, csrf, db, limiter, login_manager, mail, migrate, two_factor
     from .models import User
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
-    login_manager.login_message = "Sign in to see that page."
+    login_manager.login_message = lazy_gettext("Sign in to see that page.")
+    login_manager.login_message_category = "info"
+    # Flashed as a plain string (the session cannot hold a lazy one), in the request's language.
+    login_manager.localize_callback = str
     csrf.init_app(app)
     limiter.init_app(app)
     mail.init_app(app)  # flask_two_factor finds it in app.extensions["mailman"] and mails its notices
+
+    # Before two_factor: the product keeps a host's Babel and its locale selector.
+    babel.init_app(app, locale_selector=select_language, default_translation_directories=str(CATALOGS))
 
     @login_manager.user_loader
     def load_user(user_id: str) -> User | None:

@@ -7,6 +7,7 @@ import re
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request, session, url_for
 from flask.blueprints import BlueprintSetupState
+from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy.exc import IntegrityError
 
@@ -26,7 +27,6 @@ blueprint = Blueprint("auth", __name__)
 USERNAME = re.compile(r"[A-Za-z0-9_.-]{3,64}", re.ASCII)
 # Light on purpose: local@domain.tld in ASCII, nothing that could split a To header (spaces, commas, <>).
 EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+", re.ASCII)
-EMAIL_HELP = "Enter an e-mail address such as name@example.com, or leave it empty."
 # Far above any passphrase, and below passlib's own 4,096 cap (over it, verify raises: a 500).
 MAX_PASSWORD = 1024
 # A person never types ten passwords a minute; a one-minute window is also the longest an attacker
@@ -68,6 +68,21 @@ def _no_account_named() -> bool:
     return not _submitted_name()
 
 
+def _signing_in_as() -> str | None:
+    """Return the name of the account whose sign-in waits for its second factor, if any."""
+    # The product keeps the password-checked login under this session key until the code is given.
+    pending = session.get("_two_factor_pending")
+    user_id = pending.get("user_id") if isinstance(pending, dict) else None
+    user = db.session.get(User, user_id) if isinstance(user_id, str) else None
+    return user.username if user else None
+
+
+@blueprint.app_context_processor
+def _header_helpers() -> dict[str, object]:
+    # A function, so only the challenge's header pays for the lookup.
+    return {"signing_in_as": _signing_in_as}
+
+
 def _form_error(template: str, message: str, status: int) -> Response:
     if wants_json():
         return json_response({"error": message}, status)
@@ -102,14 +117,15 @@ def register() -> Response | str:
     fields = read_fields("username", "password", "email")
     username, password, email = fields["username"].strip(), fields["password"], fields["email"].strip()
     if not USERNAME.fullmatch(username):
-        message = "Choose a name of 3–64 letters, digits, dots, dashes or underscores."
+        message = _("Choose a name of 3–64 letters, digits, dots, dashes or underscores.")
         return _form_error("auth/register.html", message, 400)
     if not 8 <= len(password) <= MAX_PASSWORD:
-        return _form_error("auth/register.html", "Choose a password of at least 8 characters.", 400)
+        return _form_error("auth/register.html", _("Choose a password of at least 8 characters."), 400)
     if email and (len(email) > 254 or not EMAIL.fullmatch(email)):
-        return _form_error("auth/register.html", EMAIL_HELP, 400)
+        message = _("Enter an e-mail address such as name@example.com, or leave the field empty.")
+        return _form_error("auth/register.html", message, 400)
     if db.session.scalar(db.select(User).filter_by(username=username)):
-        return _form_error("auth/register.html", "That name is taken.", 409)
+        return _form_error("auth/register.html", _("That name is taken. Choose another one."), 409)
     user = User(username=username, email=email or None)
     user.set_password(password)
     db.session.add(user)
@@ -117,7 +133,7 @@ def register() -> Response | str:
         db.session.commit()
     except IntegrityError:  # the same name registered a moment ago by another request
         db.session.rollback()
-        return _form_error("auth/register.html", "That name is taken.", 409)
+        return _form_error("auth/register.html", _("That name is taken. Choose another one."), 409)
     session.clear()
     login_user(user)
     if wants_json():
@@ -138,10 +154,10 @@ def login() -> Response | str:
     fields = read_fields("username", "password")
     if len(fields["password"]) > MAX_PASSWORD:
         # Refused before the lookup: the answer depends on the length alone, never on the name.
-        return _form_error("auth/login.html", "That password is too long.", 400)
+        return _form_error("auth/login.html", _("That password is too long."), 400)
     user = db.session.scalar(db.select(User).filter_by(username=fields["username"].strip()))
     if not _password_matches(user, fields["password"]):
-        return _form_error("auth/login.html", "The name or password is not correct.", 401)
+        return _form_error("auth/login.html", _("The name or password is not correct."), 401)
     # The challenge when 2FA is on, else signed in; next (same-site paths only) and remember-me carried.
     next_url = request.args.get("next") or request.form.get("next")
     return two_factor.login(user, remember=is_checked("remember"), next_url=next_url)

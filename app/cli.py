@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from flask.cli import with_appcontext
+from flask_babel import gettext as _
 
 from .extensions import db
 from .models import User
@@ -16,9 +17,9 @@ from .models import User
 def create_user(name: str, password: str) -> None:
     """Create a user NAME with a password."""
     if db.session.scalar(db.select(User).filter_by(username=name)):
-        raise click.ClickException(f"The name {name!r} is taken.")
+        raise click.ClickException(_("The name %(name)s is taken. Choose another one.", name=repr(name)))
     user = User(username=name)
     user.set_password(password)
     db.session.add(user)
     db.session.commit()
-    click.echo(f"created user {name} ({user.id})")
+    click.echo(_("Created the user %(name)s (id %(id)s).", name=name, id=user.id))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -26,6 +27,7 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 limiter = Limiter(get_remote_address)
 mail = Mail()
+babel = Babel()
 
 
 def _check_password(user: Any, password: str) -> bool:

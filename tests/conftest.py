@@ -48,9 +48,13 @@ BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Run the tests of modules marked ``both_backends`` once on SQLite and once on PostgreSQL."""
+    """Run the tests of modules marked ``both_backends`` once on SQLite and once on PostgreSQL.
+
+    A test of such a module also marked ``postgres`` (real concurrency) runs on PostgreSQL only.
+    """
     if "backend" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_backends"):
-        metafunc.parametrize("backend", BACKENDS, indirect=True)
+        only_postgres = metafunc.definition.get_closest_marker("postgres") is not None
+        metafunc.parametrize("backend", ["postgresql"] if only_postgres else BACKENDS, indirect=True)
 
 
 @pytest.fixture

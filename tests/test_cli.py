@@ -36,7 +36,7 @@ def name_of_anothers_id(app, clock: FrozenClock) -> tuple[str, str]:
 
 def test_create_user_then_log_in(app, api: Api) -> None:
     result = app.test_cli_runner().invoke(args=["create-user", "carol", "--password", "long enough pw"])
-    assert result.exit_code == 0 and "created user carol" in result.output
+    assert result.exit_code == 0 and "Created the user carol" in result.output
     assert api.login("carol", "long enough pw").status_code == 200
 
 

@@ -246,3 +246,34 @@ def test_the_real_command_line_refuses_bad_keys_without_echoing_them(app: Flask,
     assert "TWO_FACTOR_ENCRYPTION_KEYS holds a value that is not a Fernet key" in bad.stderr
     assert malformed not in bad.stdout + bad.stderr
     assert tokens(app) == before
+
+
+def test_a_new_app_awaiting_its_first_code_is_rotated_and_checked_too(
+    app: Flask, clock: FrozenClock, database_url: str
+) -> None:
+    old_key = app.config["TWO_FACTOR_ENCRYPTION_KEYS"]
+    new_key = Fernet.generate_key().decode()
+    secrets = enroll_in_bulk(app, 3, clock)
+    replacing = sorted(secrets)[0]
+    new_secret = totp.new_secret()
+    ring: KeyRing = app.extensions["two_factor"].keys
+    with app.app_context():
+        row = db.session.scalars(select(TwoFactorSecret).where(TwoFactorSecret.user_id == replacing)).one()
+        row.replacement_secret = ring.encrypt(new_secret)
+        db.session.commit()
+
+    assert rotate(app_with_keys(database_url, f"{new_key},{old_key}", clock)).exit_code == 0
+    with app.app_context():
+        query = select(TwoFactorSecret.replacement_secret).where(TwoFactorSecret.user_id == replacing)
+        stored = db.session.scalar(query)
+    assert under_key(new_key, stored) and not under_key(old_key, stored)
+    new_only = app_with_keys(database_url, new_key, clock)
+    assert new_only.extensions["two_factor"].keys.decrypt(stored) == new_secret
+
+    # A replacement under a key no longer configured is named by check-keys, like any other secret.
+    with app.app_context():
+        row = db.session.scalars(select(TwoFactorSecret).where(TwoFactorSecret.user_id == replacing)).one()
+        row.replacement_secret = KeyRing(Fernet.generate_key().decode()).encrypt(new_secret)
+        db.session.commit()
+    result = new_only.test_cli_runner().invoke(args=["two-factor", "check-keys"])
+    assert result.exit_code == 1 and replacing in result.output

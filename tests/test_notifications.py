@@ -134,7 +134,8 @@ def test_enabling_mails_the_user_once(api: Api, clock: FrozenClock, inbox: Inbox
     message = only_mail(inbox)
     assert message["Subject"].startswith("Two-factor authentication was turned on")
     text = text_of(message)
-    assert "2026-01-01 12:00 UTC" in text and "IP address: 127.0.0.1" in text and "If this was not you" in text
+    assert "When: Jan 1, 2026, 12:00" in text and "PM UTC" in text  # the language's format, said in UTC
+    assert "IP address: 127.0.0.1" in text and "If this was not you" in text
     assert "Two-factor authentication was turned on" in html_of(message)
 
 

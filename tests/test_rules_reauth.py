@@ -84,7 +84,8 @@ def test_a_wrong_password_does_not_reauthenticate(app, api: Api, clock: FrozenCl
     api.register()
     stale(clock)
     response = api.post("/2fa/reauth", {"password": "not the password"})
-    assert response.status_code == 400 and response.get_json()["error"] == "That password is not correct."
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "That password isn't right. Check it and try again."
     assert api.post("/2fa/setup").status_code == 403
     assert api.post("/2fa/reauth", {}).status_code == 400  # no password at all
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import html
 
 import pytest
 from flask import Flask
@@ -184,7 +185,7 @@ def test_when_off_remember_is_ignored(enabled: Api, app: Flask, clock: FrozenClo
 def test_the_challenge_offers_the_checkbox_with_the_configured_days(enabled: Api, app: Flask) -> None:
     enabled.logout()
     enabled.login()
-    page = enabled.client.get("/2fa/challenge").get_data(as_text=True)
+    page = html.unescape(enabled.client.get("/2fa/challenge").get_data(as_text=True))
     assert 'name="remember"' in page and "Don't ask for a code on this browser for 30 days" in page
     app.config["TWO_FACTOR_REMEMBER_DAYS"] = 1
     assert "for 1 day<" in enabled.client.get("/2fa/challenge").get_data(as_text=True)

@@ -112,3 +112,31 @@ def test_otpauth_label_is_encoded_issuer_colon_encoded_account(account: str, iss
 
 def test_secret_is_grouped_in_fours() -> None:
     assert totp.group_secret("ABCDEFGHIJKL") == "ABCD EFGH IJKL"
+
+
+# -- the clock-drift hint (the failure path only) ------------------------------------------------
+
+
+@pytest.mark.parametrize("offset", [2, 4, 10, -2, -7, -10])
+def test_drift_is_the_signed_distance_of_a_step_outside_the_window(offset: int) -> None:
+    code = totp.code_at_step(FIXED_SECRET, totp.time_step(NOW) + offset)
+    assert totp.drift_steps(FIXED_SECRET, code, NOW, window=1) == offset
+
+
+@pytest.mark.parametrize("offset", [-1, 0, 1, 11, -11, 30])
+def test_no_drift_inside_the_window_or_beyond_ten_steps(offset: int) -> None:
+    code = totp.code_at_step(FIXED_SECRET, totp.time_step(NOW) + offset)
+    assert totp.drift_steps(FIXED_SECRET, code, NOW, window=1) is None
+
+
+def test_drift_starts_outside_a_wider_window() -> None:
+    two_ahead = totp.code_at_step(FIXED_SECRET, totp.time_step(NOW) + 2)
+    assert totp.drift_steps(FIXED_SECRET, two_ahead, NOW, window=2) is None
+    three_ahead = totp.code_at_step(FIXED_SECRET, totp.time_step(NOW) + 3)
+    assert totp.drift_steps(FIXED_SECRET, three_ahead, NOW, window=2) == 3
+
+
+def test_drift_of_a_code_that_matches_no_step_is_none() -> None:
+    near = {totp.code_at_step(FIXED_SECRET, totp.time_step(NOW) + offset) for offset in range(-10, 11)}
+    wrong = next(code for code in (f"{n:06d}" for n in range(1_000_000)) if code not in near)
+    assert totp.drift_steps(FIXED_SECRET, wrong, NOW, window=1) is None

@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DataError
 
 from .crypto import SecretUnreadable
-from .extension import state
 from .models import TwoFactorBackupCode, TwoFactorSecret
+from .state import state
 
 two_factor_cli = AppGroup("two-factor", help="Manage users' two-factor authentication.")
 BATCH = 500
@@ -135,6 +135,8 @@ def rotate_keys_command() -> None:
             break
         for row in rows:
             row.secret = ext.keys.rotate(row.secret)
+            if row.replacement_secret:  # a new app awaiting its first code
+                row.replacement_secret = ext.keys.rotate(row.replacement_secret)
         session.commit()
         rotated += len(rows)
         last_id = rows[-1].id
@@ -150,8 +152,9 @@ UNREADABLE = (
 
 def _unreadable_users(*where: Any) -> list[str]:
     """Return the ids of users whose stored secret no configured key opens."""
-    rows = state().db.session.execute(select(TwoFactorSecret.user_id, TwoFactorSecret.secret).where(*where))
-    return [user_id for user_id, token in rows if not _readable(token)]
+    columns = select(TwoFactorSecret.user_id, TwoFactorSecret.secret, TwoFactorSecret.replacement_secret)
+    rows = state().db.session.execute(columns.where(*where))
+    return [user_id for user_id, *tokens in rows if not all(_readable(token) for token in tokens if token)]
 
 
 def _describe_unreadable(user_ids: list[str]) -> str:

@@ -10,11 +10,12 @@ from typing import Any, TypeVar
 from flask import Response, current_app, request, session, url_for
 from flask_login import current_user
 
-from .extension import state
+from .i18n import _lazy
 from .pending import safe_next
 from .responses import hx_redirect, is_htmx, json_response, see_other, wants_json
+from .state import state
 
-SETUP_REQUIRED = "Two-factor authentication is required for your account. Set it up to continue."
+SETUP_REQUIRED = _lazy("Two-factor authentication is required for your account. Set it up to continue.")
 AFTER_SETUP_KEY = "_two_factor_after_setup"
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -54,7 +55,7 @@ def setup_required() -> Response:
     """Send the user to the settings page: 403 JSON with ``setupUrl``, an htmx redirect, or a 303."""
     url = url_for("two_factor.settings")
     if wants_json():
-        return json_response({"error": SETUP_REQUIRED, "setupUrl": url}, 403)
+        return json_response({"error": str(SETUP_REQUIRED), "setupUrl": url}, 403)
     if is_htmx():
         return hx_redirect(url)
     if request.method == "GET":

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, current_app, has_request_context, session, url_for
-from flask_login import current_user, logout_user
+from flask import Flask, current_app, has_request_context
+from flask_login import current_user
 from sqlalchemy import MetaData
 from sqlalchemy.types import TypeDecorator
 
-from . import browsers, i18n, notifications, protection, sessions
+from . import browsers, error_pages, i18n, notifications, protection, sessions
 from .crypto import KeyRing, new_key
 from .errors import GENERATE_KEY, ConfigurationError
+from .login_flow import finish_password_step, start_challenge
 from .models import tables
 from .outcomes import Client, Policy, parse_code
-from .service import TwoFactorService
+from .state import State, state
 
 DEFAULTS: dict[str, Any] = {
     "TWO_FACTOR_URL_PREFIX": "/2fa",
@@ -48,7 +48,6 @@ DEFAULTS: dict[str, Any] = {
     "TWO_FACTOR_TRANSLATION_DIRECTORIES": (),
 }
 log = logging.getLogger("flask_two_factor")
-PENDING_KEY = "_two_factor_pending"
 STANDALONE_LAYOUT = "two_factor/_layout.html"
 
 
@@ -73,28 +72,6 @@ def _default_display_name(user: Any) -> str:
         if value:
             return str(value)
     return str(user.get_id())
-
-
-@dataclass
-class State:
-    """Per-app state kept in ``app.extensions["two_factor"]``."""
-
-    db: Any
-    keys: KeyRing
-    policy: Policy
-    load_user: Callable[[str], Any]
-    check_password: Callable[[Any, str], bool]
-    display_name: Callable[[Any], str]
-    find_user: Callable[[str], Any]
-    clock: Callable[[], datetime]
-    limiter: Any
-    required: Callable[[Any], bool] | None = None
-    notify: Callable[[Any, Any], None] | None = None
-    email_of: Callable[[Any], str | None] | None = None
-
-    def service(self) -> TwoFactorService:
-        """Return a service bound to this request's database session."""
-        return TwoFactorService(self.db.session, self.keys, self.policy, current_app._get_current_object())
 
 
 class TwoFactor:
@@ -185,6 +162,7 @@ class TwoFactor:
         _limit_posts(app.extensions["two_factor"].limiter, views.blueprint)
         reauth.install(app)
         protection.install(app)
+        error_pages.install(app)
         sessions.install(app)
         browsers.install(app)
         notifications.install(app)
@@ -296,9 +274,7 @@ class TwoFactor:
         otherwise the user is logged in (``login_user``) and sent to ``next_url`` when it is a path of
         this site, else ``TWO_FACTOR_LOGIN_REDIRECT``. JSON clients get ``{"ok": true, "twoFactorRequired": bool}``.
         """
-        from .login_flow import finish_password_step
-
-        return finish_password_step(self, user, remember, next_url)
+        return finish_password_step(user, remember, next_url)
 
     def start_challenge(self, user: Any, next_url: str | None = None, remember: bool = False) -> str | None:
         """After a correct password: return the challenge URL to redirect to, or None if 2FA is off.
@@ -307,22 +283,7 @@ class TwoFactor:
         issued at) is kept in the session until the code is checked. None also when this browser is
         remembered for this user (S18): the code is skipped (audited), the password was asked.
         """
-        if not self.is_enabled(user) or browsers.skips_code(str(user.get_id())):
-            return None
-        signed_in = current_user.is_authenticated  # also true for a user the remember cookie restores
-        # A fresh session: nothing from before the password step survives into the challenge.
-        session.clear()
-        if signed_in:
-            # After the clear, so that Flask-Login's marker that deletes the remember cookie survives;
-            # logging out also ends that session's record, so the previous user can never come back.
-            logout_user()
-        session[PENDING_KEY] = {
-            "user_id": str(user.get_id()),
-            "issued_at": int(state().clock().timestamp()),
-            "next": next_url,
-            "remember": bool(remember),
-        }
-        return url_for("two_factor.challenge")
+        return start_challenge(user, next_url, remember)
 
 
 def _check_issuer(issuer: object) -> None:
@@ -370,8 +331,3 @@ def _limit_posts(limiter: Any, blueprint: Any) -> None:
     )
     limit(blueprint)
     limiter._two_factor_limited = True
-
-
-def state() -> State:
-    """Return the extension state of the current app."""
-    return current_app.extensions["two_factor"]

@@ -9,12 +9,13 @@ have a catalog for.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from babel.dates import format_date, format_time, get_datetime_format
 from flask import Flask, current_app, has_app_context, has_request_context, request
-from flask_babel import Babel, Domain, force_locale, format_datetime, get_locale
+from flask_babel import Babel, Domain, force_locale, get_locale
 from flask_babel.speaklater import LazyString
 
 DOMAIN = "flask_two_factor"
@@ -22,7 +23,7 @@ CATALOGS = Path(__file__).parent / "translations"
 SOURCE_LANGUAGE = "en"
 _EXTENSION_KEY = "two_factor_translations"
 
-__all__ = ["DOMAIN", "force_locale", "install", "language", "local_time", "_", "_n", "_lazy"]
+__all__ = ["DOMAIN", "_", "_lazy", "_n", "force_locale", "install", "language", "local_time", "utc_time"]
 
 
 def install(app: Flask) -> None:
@@ -36,7 +37,9 @@ def install(app: Flask) -> None:
     elif babel.locale_selector is None:
         # The host translates nothing per request: our pages follow the browser's languages.
         babel.locale_selector = _accept_language(languages)
-    app.jinja_env.globals.update(_tf=_, _tfn=_n, tf_language=language, tf_local_time=local_time)
+    app.jinja_env.globals.update(
+        _tf=_, _tfn=_n, tf_language=language, tf_local_time=local_time, tf_utc_time=utc_time
+    )
 
 
 def available_languages(directories: list[str]) -> list[str]:
@@ -88,6 +91,15 @@ def language() -> str:
     return str(locale).replace("_", "-") if locale else SOURCE_LANGUAGE
 
 
-def local_time(moment: datetime, format: str = "medium") -> str:
-    """Return a UTC moment formatted for the current language (the timezone is Flask-Babel's, UTC by default)."""
-    return format_datetime(moment, format)
+def local_time(moment: datetime) -> str:
+    """Return a moment in UTC as the current language writes a date and time ("Jan 2, 2026, 2:05 PM")."""
+    locale = (get_locale() if has_app_context() else None) or SOURCE_LANGUAGE
+    moment = moment.astimezone(UTC)
+    date = format_date(moment, "medium", locale=locale)
+    time = format_time(moment, "short", tzinfo=UTC, locale=locale)
+    return get_datetime_format("medium", locale=locale).replace("{1}", date).replace("{0}", time)
+
+
+def utc_time(moment: datetime) -> str:
+    """Return ``local_time`` with the zone said ("Jan 2, 2026, 14:05 UTC"): pages without JavaScript show this."""
+    return _("%(time)s UTC", time=local_time(moment))

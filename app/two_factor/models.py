@@ -2,40 +2,21 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
-from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
 
-USER_ID_LENGTH = 255
+from .columns import USER_ID_LENGTH, Base, UTCDateTime, _uuid
+from .factors.credential_store import TwoFactorCredential
 
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Stores naive UTC and returns aware UTC, so SQLite and PostgreSQL compare alike."""
-
-    impl = DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(UTC).replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        return None if value is None else value.replace(tzinfo=UTC)
-
-
-def _uuid() -> str:
-    return str(uuid.uuid4())
-
-
-class Base(DeclarativeBase):
-    """Declarative base of the product's own tables."""
+# The closed set of TwoFactorAttempt.reason: what the settings page turns into a sentence.
+WRONG_PASSWORD = "wrong_password"  # noqa: S105 (a reason, not a secret)
+WRONG_CODE = "wrong_code"  # a TOTP or backup code that matches nothing
+CLOCK_DRIFT = "clock_drift"  # a TOTP code of a step 2..10 steps away: the device's clock is off
+REUSED_CODE = "reused_code"  # a TOTP code of a step already used
+LOCKED = "locked"  # the failure (of any kind) that locked its throttle scope
+FAILURE_REASONS = (WRONG_PASSWORD, WRONG_CODE, CLOCK_DRIFT, REUSED_CODE, LOCKED)
 
 
 class TwoFactorSecret(Base):
@@ -58,6 +39,9 @@ class TwoFactorSecret(Base):
     # holding only a stolen session can never lock the owner out of signing in.
     account_failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
     account_last_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A new authenticator app's secret (encrypted like ``secret``) awaiting its first code; the
+    # current secret keeps working until that code swaps them.
+    replacement_secret: Mapped[str | None] = mapped_column(Text)
 
 
 class TwoFactorBackupCode(Base):
@@ -91,6 +75,8 @@ class TwoFactorAttempt(Base):
     ip_address: Mapped[str | None] = mapped_column(String(45))
     user_agent: Mapped[str | None] = mapped_column(Text)
     attempted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Why a failure failed (NULL for a success), one of FAILURE_REASONS.
+    reason: Mapped[str | None] = mapped_column(String(32))
 
 
 class TwoFactorSession(Base):
@@ -129,3 +115,16 @@ class TwoFactorBrowser(Base):
 
 
 tables = Base.metadata.sorted_tables
+
+__all__ = [
+    "USER_ID_LENGTH",
+    "Base",
+    "TwoFactorAttempt",
+    "TwoFactorBackupCode",
+    "TwoFactorBrowser",
+    "TwoFactorCredential",
+    "TwoFactorSecret",
+    "TwoFactorSession",
+    "UTCDateTime",
+    "tables",
+]

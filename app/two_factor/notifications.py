@@ -17,22 +17,24 @@ import logging
 import re
 import threading
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from flask import Flask, current_app, has_request_context, render_template, request
+from flask_babel import force_locale, get_locale
 from sqlalchemy import func, select
 
-from . import signals
+from . import i18n, signals
 from .models import TwoFactorAttempt
 
 log = logging.getLogger("flask_two_factor")
 
 ENABLED, DISABLED, REGENERATED = "enabled", "disabled", "backup_codes_regenerated"
 BACKUP_CODE_USED, LOCKED, NEW_BROWSER = "backup_code_used", "locked", "new_browser"
-BROWSER_REMEMBERED = "browser_remembered"
-EVENTS = (ENABLED, DISABLED, REGENERATED, BACKUP_CODE_USED, LOCKED, NEW_BROWSER, BROWSER_REMEMBERED)
+BROWSER_REMEMBERED, REPLACED = "browser_remembered", "authenticator_replaced"
+EVENTS = (ENABLED, DISABLED, REGENERATED, BACKUP_CODE_USED, LOCKED, NEW_BROWSER, BROWSER_REMEMBERED, REPLACED)
 # At or under this many unused backup codes the notice says the user is running low.
 LOW_ON_CODES = 3
 # A backup code spent on turning 2FA off or on new codes: that change's own notice says it all.
@@ -64,6 +66,7 @@ class Occasion:
     user_agent: str | None = None
     settings_url: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    language: str | None = None  # the request's locale ("de", "pt_BR"); None: the app's default
 
 
 def install(app: Flask) -> None:
@@ -82,6 +85,7 @@ def install(app: Flask) -> None:
         signals.browser_remembered: lambda sender, user_id, days, **kw: _queue(
             sender, BROWSER_REMEMBERED, user_id, {"days": days}
         ),
+        signals.authenticator_replaced: lambda sender, user_id, **kw: _queue(sender, REPLACED, user_id, {}),
     }
     for signal, receiver in receivers.items():
         signal.connect(receiver, app, weak=False)
@@ -123,6 +127,9 @@ def _request_facts(app: Flask) -> dict[str, Any]:
     facts: dict[str, Any] = {}
     if has_request_context():
         facts = {"ip_address": request.remote_addr, "user_agent": request.headers.get("User-Agent")}
+        # The mail is written on another thread, with no request to choose a language from.
+        locale = get_locale()
+        facts["language"] = str(locale) if locale else None
     # A link only to a configured name: url_for would otherwise trust the request's Host header, and
     # whoever triggers a notice (a lock, say) could point the user's mail at a site of their own.
     config = app.config
@@ -145,7 +152,7 @@ def wait(timeout: float = 10.0) -> None:
 def _deliver(app: Flask, occasion: Occasion) -> None:
     """Compose the notice and hand it to the hook, in an app context of its own; log failures by class only."""
     try:
-        with app.app_context():
+        with app.app_context(), force_locale(occasion.language) if occasion.language else nullcontext():
             ext = app.extensions["two_factor"]
             if occasion.event == NEW_BROWSER and _seen_before(ext.db.session, occasion):
                 return
@@ -205,7 +212,8 @@ def compose(occasion: Occasion, to: str | None) -> Notice:
     context = {
         "event": occasion.event,
         "issuer": current_app.config["TWO_FACTOR_ISSUER"],
-        "when": occasion.when.strftime("%Y-%m-%d %H:%M UTC"),
+        # In UTC, said so, in the language the notice is written in (see _deliver).
+        "when": i18n.utc_time(occasion.when),
         "browser": describe_browser(occasion.user_agent) if occasion.user_agent else None,
         "ip_address": occasion.ip_address,
         "settings_url": occasion.settings_url,

@@ -25,6 +25,8 @@ class Outcome(Enum):
     NOT_SET_UP = "not_set_up"
     NOT_ENABLED = "not_enabled"
     ALREADY_ENABLED = "already_enabled"
+    # A replacement of the authenticator app was confirmed or cancelled, or never begun.
+    NO_REPLACEMENT = "no_replacement"
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,11 @@ class Result:
     # The throttle scope that judged or refused the attempt ("sign-in" or "account").
     scope: str | None = None
     backup_codes: tuple[str, ...] = ()
+    # A refused TOTP code that matches a step 2..10 steps from now: how far the device's clock is off
+    # (positive: ahead). Said to the user so they fix the clock instead of retyping codes.
+    drift_steps: int | None = None
+    # Of a password + code pair: "password" (then the code was not looked at) or "code".
+    wrong_field: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -79,6 +86,8 @@ class Status:
     backup_codes_remaining: int
     locked: bool = False
     account_locked: bool = False
+    # A new authenticator app awaits its first code; the current one works until then.
+    replacing: bool = False
 
 
 @dataclass(frozen=True)

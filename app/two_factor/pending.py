@@ -7,7 +7,9 @@ from urllib.parse import urlsplit
 
 from flask import current_app, session
 
-from .extension import PENDING_KEY, state
+from .state import state
+
+PENDING_KEY = "_two_factor_pending"
 
 
 @dataclass(frozen=True)

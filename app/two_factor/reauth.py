@@ -8,10 +8,11 @@ from typing import Any
 from flask import Flask, current_app, request, session
 from flask_login import user_logged_in
 
-from .extension import state
+from .i18n import _lazy
+from .state import state
 
 REAUTH_KEY = "_two_factor_reauth_at"
-NEEDED = "For your security, confirm it's you before changing how you sign in."
+NEEDED = _lazy("For your security, confirm it's you before changing how you sign in.")
 
 
 def install(app: Flask) -> None:
@@ -52,5 +53,5 @@ def requested_then() -> str | None:
     return then if then in RESUMABLE else None
 
 
-# Actions a re-authentication may resume in the same POST: starting a setup (a fresh secret).
-RESUMABLE = frozenset({"setup"})
+# Actions a re-authentication may resume in the same POST: starting a setup or a replacement (a fresh secret).
+RESUMABLE = frozenset({"setup", "replace"})

@@ -6,6 +6,8 @@ from typing import Any
 
 from flask import Response, jsonify, make_response, redirect, render_template, request
 
+from .i18n import _
+
 # Everything the product itself loads is self-hosted, so its own pages work under this strict policy.
 STRICT_CSP = (
     "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
@@ -48,7 +50,7 @@ def read_fields(*names: str) -> dict[str, str]:
         except RecursionError:  # e.g. "[" * 2000: deeper than json.loads goes, and silent misses it
             data = None
         if not isinstance(data, dict):
-            raise BadInput("The request body must be a JSON object.")
+            raise BadInput(_("The request body must be a JSON object."))
     else:
         data = request.form
     fields = {}
@@ -57,11 +59,11 @@ def read_fields(*names: str) -> dict[str, str]:
         if value is None:
             value = ""
         if not isinstance(value, str):
-            raise BadInput(f"The field '{name}' must be a string.")
+            raise BadInput(_("The field '%(name)s' must be a string.", name=name))
         # NUL, and lone surrogates (legal in JSON as "\ud800", but not encodable: the database
         # driver and the password hasher would raise, a 500).
         if "\x00" in value or not _encodable(value):
-            raise BadInput(f"The field '{name}' contains a character that is not allowed.")
+            raise BadInput(_("The field '%(name)s' contains a character that is not allowed.", name=name))
         fields[name] = value
     return fields
 

@@ -10,17 +10,18 @@ from flask import Response, current_app, request
 from flask_login import current_user
 
 from . import browsers, sessions
+from .i18n import _, _lazy, _n, utc_time
 from .models import TwoFactorBrowser, TwoFactorSession
 from .responses import html_response
 from .ui import describe_browser
 
 NOTICE = "two_factor_sessions_notice"  # the flash category _sessions.html shows
 METHODS = {
-    "password": "Password",
-    "password+totp": "Password and app code",
-    "password+backup_code": "Password and backup code",
-    "password+security_key": "Password and security key",
-    "password+remembered": "Password on a remembered browser",
+    "password": _lazy("Password"),
+    "password+totp": _lazy("Password and app code"),
+    "password+backup_code": _lazy("Password and backup code"),
+    "password+security_key": _lazy("Password and security key"),
+    "password+remembered": _lazy("Password on a remembered browser"),
 }
 
 
@@ -43,7 +44,7 @@ class ListedSession:
 
     @property
     def method_label(self) -> str:
-        return METHODS.get(self.method, self.method)
+        return str(METHODS.get(self.method, self.method))
 
     @property
     def signed_in(self) -> str:
@@ -51,7 +52,7 @@ class ListedSession:
 
     @property
     def last_active(self) -> str:
-        return "Now" if self.current else ago(self.last_seen_at, self.now)
+        return _("Now") if self.current else ago(self.last_seen_at, self.now)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -143,20 +144,20 @@ def iso(moment: datetime) -> str:
 
 
 def when(moment: datetime) -> str:
-    """Return a date and time people read at a glance, e.g. "2 Jan 2026, 14:05 UTC"."""
-    moment = moment.astimezone(UTC)
-    return f"{moment.day} {moment:%b %Y, %H:%M} UTC"
+    """Return a date and time people read at a glance in their language, e.g. "Jan 2, 2026, 14:05 UTC"."""
+    return utc_time(moment)
 
 
 def ago(moment: datetime, now: datetime) -> str:
     """Return how long ago ``moment`` was, in the largest unit that fits ("5 minutes ago")."""
     seconds = (now - moment).total_seconds()
+    days, hours, minutes = int(seconds // 86400), int(seconds // 3600), int(seconds // 60)
     if seconds < 120:
-        return "Just now"
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size:
-            count = int(seconds // size)
-            if unit == "day" and count > 30:
-                return f"On {when(moment)}"
-            return f"{count} {unit}{'' if count == 1 else 's'} ago"
-    return "Just now"
+        return _("Just now")
+    if days > 30:
+        return _("On %(date)s", date=when(moment))
+    if days:
+        return _n("%(num)d day ago", "%(num)d days ago", days)
+    if hours:
+        return _n("%(num)d hour ago", "%(num)d hours ago", hours)
+    return _n("%(num)d minute ago", "%(num)d minutes ago", minutes)

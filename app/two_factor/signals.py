@@ -20,8 +20,11 @@ backup_code_used = _signals.signal("backup-code-used")
 backup_codes_regenerated = _signals.signal("backup-codes-regenerated")
 #: A browser will skip the code at sign-in (S18). Keyword arguments: ``user_id``, ``days``.
 browser_remembered = _signals.signal("browser-remembered")
+#: A new authenticator app took over from the old one (the backup codes stay). Keyword arguments: ``user_id``.
+authenticator_replaced = _signals.signal("authenticator-replaced")
 
 __all__ = [
+    "authenticator_replaced",
     "backup_code_used",
     "backup_codes_regenerated",
     "browser_remembered",

@@ -1,4 +1,4 @@
-"""The statements every judged attempt runs, built once with named parameters.
+"""The statements on the secret row (throttle scopes, TOTP steps) and the audit, built once with named parameters.
 
 Building a statement and its cache key costs more CPU than running it; these are built at import
 and SQLAlchemy compiles each once, so the login path only binds values.
@@ -11,11 +11,10 @@ from datetime import datetime
 
 from sqlalchemy import BigInteger, Column, Integer, Update, bindparam, insert, select, update
 
-from .models import TwoFactorAttempt, TwoFactorBackupCode, TwoFactorSecret, UTCDateTime
+from .models import TwoFactorAttempt, TwoFactorSecret, UTCDateTime
 from .throttle import ACCOUNT, SIGN_IN
 
 SECRETS = TwoFactorSecret.__table__
-CODES = TwoFactorBackupCode.__table__
 ATTEMPTS = TwoFactorAttempt.__table__
 
 _STEP = bindparam("step", type_=BigInteger())
@@ -58,25 +57,15 @@ SCOPES = {
     ACCOUNT: _scope_statements(SECRETS.c.account_failed_attempts, SECRETS.c.account_last_failed_at),
 }
 
-ADVANCE_STEP = (
-    update(SECRETS).where(SECRETS.c.id == bindparam("row_id"), _STEP_IS_NEW).values(last_used_step=_STEP)
-)
+ADVANCE_STEP = update(SECRETS).where(SECRETS.c.id == bindparam("row_id"), _STEP_IS_NEW).values(last_used_step=_STEP)
 
-USE_BACKUP_CODE = (
-    update(CODES)
-    .where(
-        CODES.c.user_id == bindparam("owner"),
-        CODES.c.code_hash.in_(bindparam("hashes", expanding=True)),
-        CODES.c.used_at.is_(None),
-    )
-    .values(used_at=_NOW)
+# The new app's first code swaps the secrets, only while the replacement it was judged against is
+# still the pending one: of parallel confirmations (or a cancel), one wins. The confirming step
+# counts as used, so the same code cannot sign in again.
+SWAP_SECRET = (
+    update(SECRETS)
+    .where(SECRETS.c.id == bindparam("row_id"), SECRETS.c.replacement_secret == bindparam("pending"))
+    .values(secret=SECRETS.c.replacement_secret, replacement_secret=None, last_used_step=_STEP, updated_at=_NOW)
 )
-
-# Unused codes hashed under a key the configuration no longer holds: a miss then proves nothing.
-CODES_UNDER_OTHER_KEYS = select(CODES.c.id).where(
-    CODES.c.user_id == bindparam("owner"),
-    CODES.c.used_at.is_(None),
-    CODES.c.key_id.not_in(bindparam("key_ids", expanding=True)),
-).limit(1)
 
 RECORD_ATTEMPT = insert(ATTEMPTS)

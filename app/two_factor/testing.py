@@ -18,9 +18,9 @@ from flask import current_app
 from sqlalchemy import select
 
 from . import totp
-from .extension import state
 from .models import TwoFactorSecret
 from .outcomes import TOTP, Client, Code
+from .state import state
 
 __all__ = ["current_code", "enable"]
 

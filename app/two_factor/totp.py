@@ -50,6 +50,28 @@ def matching_step(secret: str, code: str, now: datetime, window: int) -> int | N
     return found
 
 
+# How far a device's clock may be off for the refusal to say so: five minutes either way. Farther
+# than that, a match is more likely chance than a clock (18 of 10^6 codes already match some step).
+DRIFT_REACH = 10
+
+
+def drift_steps(secret: str, code: str, now: datetime, window: int, reach: int = DRIFT_REACH) -> int | None:
+    """Return how many steps off a refused code is (positive: the device's clock is ahead), or None.
+
+    Only steps outside ``window`` and at most ``reach`` away count; of several matches, the nearest.
+    For the failure path alone: the code is refused whatever this returns.
+    """
+    current = time_step(now)
+    generator = pyotp.TOTP(secret)
+    found = None
+    # Like matching_step, every step is compared in constant time and the loop never stops early.
+    for distance in range(reach, window, -1):
+        for offset in (distance, -distance):
+            if hmac.compare_digest(generator.generate_otp(current + offset), code):
+                found = offset
+    return found
+
+
 def otpauth_uri(secret: str, account: str, issuer: str) -> str:
     """Return the ``otpauth://totp/ISSUER:ACCOUNT?secret=…&issuer=ISSUER`` provisioning URI."""
     # Key Uri Format: issuer and account each percent-encoded, "/" too (pyotp leaves it raw, which

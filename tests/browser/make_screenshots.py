@@ -1,4 +1,4 @@
-"""Screenshots of the 2FA pages at 360 px and 1280 px (and one run in dark mode) for docs/screenshots.
+"""Screenshots of the 2FA pages at 375 px and 1280 px, light and dark, English and German, for docs/screenshots.
 
 Run: .venv/bin/python -m tests.browser.make_screenshots [DIRECTORY]   (default: docs/screenshots)
 """
@@ -9,28 +9,26 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pyotp
 from PIL import Image
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.browser.steps import (
-    answer_challenge,
-    confirm_saved,
-    log_in,
-    log_out,
-    register,
-    start_setup,
-    submit_setup_code,
-    turn_on,
-    wrong_code,
-)
+from tests.browser.steps import wrong_code
 from tests.browser.support import ErrorGuard, LiveServer, launch_chromium, serve
-from tests.support import Api
+from tests.support import PASSWORD, Api
 
 ROOT = Path(__file__).resolve().parents[2]
-HEIGHTS = {360: 740, 1280: 800}
-# (width, colour scheme) of each run; the dark run shows the panels whose look differs most.
-RUNS = ((360, "light"), (1280, "light"), (1280, "dark"))
-DARK_SHOTS = {"settings-setup", "settings-status-on", "challenge"}
+HEIGHTS = {375: 812, 1280: 800}
+# (width, colour scheme, language) of each run; the dark runs show the panels whose look differs most.
+RUNS = (
+    (375, "light", "en"),
+    (1280, "light", "en"),
+    (1280, "dark", "en"),
+    (375, "light", "de"),
+    (1280, "light", "de"),
+    (375, "dark", "de"),
+)
+DARK_SHOTS = {"settings-setup", "settings-status-on", "challenge", "signed-in-backup"}
 FIREFOX = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"
 
 SHOTS = (
@@ -43,28 +41,33 @@ SHOTS = (
     "challenge",
     "challenge-error",
     "challenge-backup",
+    "signed-in-backup",
     "settings-sessions",
+    "settings-replace",
     "reauth",
 )
 
 
+def _suffix(width: int, scheme: str, language: str) -> str:
+    return ("-de" if language == "de" else "") + ("-dark" if scheme == "dark" else "") + f"-{width}"
+
+
 def shot_names() -> list[str]:
     """Return the file names one complete run writes."""
-    names = []
-    for width, scheme in RUNS:
-        suffix = f"-dark-{width}" if scheme == "dark" else f"-{width}"
-        for shot in SHOTS:
-            if scheme == "light" or shot in DARK_SHOTS:
-                names.append(f"{shot}{suffix}.png")
-    return names
+    return [
+        f"{shot}{_suffix(width, scheme, language)}.png"
+        for width, scheme, language in RUNS
+        for shot in SHOTS
+        if scheme == "light" or shot in DARK_SHOTS
+    ]
 
 
 class Camera:
     """Saves full-page screenshots of one run under ``directory``."""
 
-    def __init__(self, page: Page, directory: Path, width: int, scheme: str) -> None:
+    def __init__(self, page: Page, directory: Path, width: int, scheme: str, language: str) -> None:
         self.page, self.directory, self.scheme = page, directory, scheme
-        self.suffix = f"-dark-{width}" if scheme == "dark" else f"-{width}"
+        self.suffix = _suffix(width, scheme, language)
 
     def __call__(self, shot: str) -> None:
         assert shot in SHOTS, shot
@@ -84,50 +87,81 @@ def _shrink(path: Path) -> None:
     small.save(path, optimize=True)
 
 
-def capture(browser: Browser, server: LiveServer, directory: Path, width: int, scheme: str) -> None:
-    """Walk through every panel and the challenge, photographing each."""
+def _submit(page: Page, form: str) -> None:
+    page.locator(f"{form} [type=submit]").first.click()
+
+
+def _password_step(page: Page, server: LiveServer, path: str, username: str) -> None:
+    """Fill the demo's register or login form (by field, so that it works in every language)."""
+    page.goto(server(path))
+    page.locator("#username").fill(username)
+    page.locator("#password").fill(PASSWORD)
+    _submit(page, "main form")
+
+
+def _code(page: Page, field: str, form: str, code: str) -> None:
+    page.locator(field).fill(code)
+    _submit(page, form)
+
+
+def capture(browser: Browser, server: LiveServer, directory: Path, width: int, scheme: str, language: str) -> None:
+    """Walk through every panel and the challenge, photographing each (by selectors: any language)."""
     guard = ErrorGuard()
     guard.expect_status(400, 401)  # the wrong codes typed on purpose below
     context = guard.watch(
-        browser.new_context(viewport={"width": width, "height": HEIGHTS[width]}, color_scheme=scheme)
+        browser.new_context(
+            viewport={"width": width, "height": HEIGHTS[width]}, color_scheme=scheme, locale=language,
+            extra_http_headers={"Accept-Language": language},
+        )
     )
     page = context.new_page()
-    snap = Camera(page, directory, width, scheme)
-    username = f"ada-{scheme}-{width}"
+    snap = Camera(page, directory, width, scheme, language)
+    username = f"ada-{language}-{scheme}-{width}"
 
     page.goto(server("/login"))
     snap("login")
-    register(page, server, username)
+    _password_step(page, server, "/register", username)
+    expect(page).to_have_url(server("/2fa/settings"))
     snap("settings-status-off")
-    secret = start_setup(page)
+    _submit(page, "#tf-status form")
+    expect(page.locator("img.tf-qr")).to_have_js_property("complete", True)
+    secret = "".join((page.locator("#tf-secret").text_content() or "").split())
     snap("settings-setup")
-    submit_setup_code(page, wrong_code(secret))
+    _code(page, "#tf-verify-code", "#tf-setup form", wrong_code(secret))
     expect(page.locator("#tf-verify-messages .tf-error")).to_be_visible()
     snap("settings-setup-error")
-    codes = turn_on(page, secret)  # a typo costs no wait
+    _code(page, "#tf-verify-code", "#tf-setup form", pyotp.TOTP(secret).now())  # a typo costs no wait
+    expect(page.locator("#tf-codes")).to_be_visible()
+    codes = page.locator("#tf-code-list code").all_inner_texts()
     snap("settings-codes")
-    confirm_saved(page)
+    page.locator("#tf-saved").check()
+    _submit(page, ".tf-done")
+    expect(page.locator("#tf-status")).to_be_visible()
     snap("settings-status-on")
 
-    log_out(page, server)
-    log_in(page, server, username)
+    _submit(page, "form[action='/logout']")
+    _password_step(page, server, "/login", username)
     expect(page.locator("#tf-challenge")).to_be_visible()
     snap("challenge")
-    answer_challenge(page, wrong_code(secret))
+    _code(page, "#tf-code", "#tf-challenge form", wrong_code(secret))
     expect(page.locator("#tf-challenge .tf-error")).to_be_visible()
     snap("challenge-error")
-    page.get_by_role("link", name="Use a backup code instead").click()
-    expect(page.get_by_label("Backup code", exact=True)).to_be_visible()
+    page.locator("a[href*='method=backup']").click()
+    expect(page.locator("input[name=method][value=backup]")).to_be_attached()
     snap("challenge-backup")
-    answer_challenge(page, codes[0])
-    expect(page).to_have_url(server("/"))
+    _code(page, "#tf-code", "#tf-challenge form", codes[0])
+    expect(page).to_have_url(server("/2fa/signed-in"))
+    snap("signed-in-backup")
 
     sign_in_elsewhere(server, username, codes[1])
     page.goto(server("/2fa/settings"))
     expect(page.locator("#tf-sessions .tf-session")).to_have_count(2)
     snap("settings-sessions")
+    _submit(page, "form[action='/2fa/replace']")  # the sign-in just now counts as confirming
+    expect(page.locator("#tf-replace img.tf-qr")).to_be_visible()
+    snap("settings-replace")
     page.goto(server("/2fa/reauth?next=/2fa/settings"))
-    expect(page.get_by_role("heading", name="Confirm it’s you")).to_be_visible()
+    expect(page.locator("#tf-reauth-password")).to_be_visible()
     snap("reauth")
     context.close()
     guard.check()
@@ -145,8 +179,8 @@ def make_screenshots(browser: Browser, directory: Path) -> list[Path]:
     """Write every screenshot into ``directory``; return their paths."""
     directory.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp, serve(Path(tmp) / "screenshots.db") as server:
-        for width, scheme in RUNS:
-            capture(browser, server, directory, width, scheme)
+        for width, scheme, language in RUNS:
+            capture(browser, server, directory, width, scheme, language)
     return [directory / name for name in shot_names()]
 
 

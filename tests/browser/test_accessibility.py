@@ -17,6 +17,7 @@ from app.extensions import db
 from app.models import User
 from app.two_factor.models import TwoFactorBackupCode, TwoFactorSecret
 from app.two_factor.throttle import LOCK_AFTER
+from tests.browser.conftest import DESKTOP
 from tests.browser.steps import (
     answer_challenge,
     answer_until_throttled,
@@ -160,7 +161,7 @@ def walk_settings(page: Page, server: LiveServer, audit: Audit) -> None:
     turn_on(page, secret)
     audit(SETTINGS_STATES[3])
     confirm_saved(page)
-    expect(page.locator(".tf-table tbody tr").first).to_contain_text("Turn on")
+    expect(page.locator(".tf-event").first).to_contain_text("Two-factor authentication was turned on.")
     audit(SETTINGS_STATES[4])
     open_account_forms(page)
     audit(SETTINGS_STATES[5])
@@ -187,12 +188,12 @@ def walk_sign_in(page: Page, server: LiveServer, audit: Audit) -> None:
     audit(SIGN_IN_STATES[3])
     alert = page.locator("#tf-code-messages").get_by_role("alert")
     answer_challenge(page, wrong_code(secret))
-    expect(alert).to_have_text("That code is not correct.")
+    expect(alert).to_contain_text("That code didn't work.")
     audit(SIGN_IN_STATES[4])
     answer_until_throttled(page, server, secret)
     expect(alert).to_contain_text("Too many attempts.")
     audit(SIGN_IN_STATES[5])
-    page.get_by_role("link", name="Use a backup code instead").click()
+    page.get_by_role("link", name="Lost your phone? Use a backup code").click()
     expect(page.get_by_label("Backup code", exact=True)).to_be_visible()
     audit(SIGN_IN_STATES[6])
 
@@ -343,6 +344,77 @@ def test_the_standalone_layout_passes_axe(
     audit.check("standalone settings, two-factor required", "standalone setup panel", "standalone challenge")
 
 
+# -- in German: longer words, other labels, lang="de" ------------------------------------------
+
+GERMAN_STATES = (
+    "register (de)",
+    "login (de)",
+    "settings, two-factor off (de)",
+    "re-authentication (de)",
+    "challenge (de)",
+    "challenge after a wrong code (de)",
+    "settings, two-factor on (de)",
+    "page not found (de)",
+)
+
+
+@pytest.fixture(params=["javascript", "no-javascript"])
+def german_page(
+    request: pytest.FixtureRequest, browser: Browser, guard: ErrorGuard, server: LiveServer
+) -> Iterator[Page]:
+    """A desktop page of a browser set to German (its Accept-Language says de-DE)."""
+    options: dict[str, Any] = {"locale": "de-DE", "java_script_enabled": request.param == "javascript"}
+    context = guard.watch(browser.new_context(viewport=DESKTOP, **options))
+    context.set_default_timeout(10_000)
+    yield context.new_page()
+    context.close()
+
+
+def submit_form(page: Page, **fields: str) -> None:
+    """Fill fields by id and submit their form: the walk in German goes by ids, not by English labels."""
+    for field_id, value in fields.items():
+        page.locator(f"#{field_id}").fill(value)
+    page.locator(f"#{next(iter(fields))}").press("Enter")
+
+
+def test_german_pages_pass_axe(german_page: Page, server: LiveServer, guard: ErrorGuard) -> None:
+    guard.expect_status(401, 404)
+    page, audit = german_page, Audit(german_page)
+    html = page.locator("html")
+    for path, state in (("/register", GERMAN_STATES[0]), ("/login", GERMAN_STATES[1])):
+        page.goto(server(path))
+        expect(html).to_have_attribute("lang", "de")
+        audit(state)
+    page.goto(server("/register"))
+    submit_form(page, username="lena", password=PASSWORD)
+    expect(page).to_have_url(server("/2fa/settings"))
+    expect(page.locator("#tf-status")).to_contain_text("Zwei-Faktor-Authentifizierung einrichten")
+    audit(GERMAN_STATES[2])
+    page.goto(server("/2fa/reauth"))
+    expect(html).to_have_attribute("lang", "de")
+    audit(GERMAN_STATES[3])
+    page.context.clear_cookies()
+    secret, _ = enabled_user(server, "moritz")
+    page.goto(server("/login"))
+    submit_form(page, username="moritz", password=PASSWORD)
+    expect(page).to_have_url(server("/2fa/challenge"))
+    expect(page.locator("header.site")).to_contain_text("moritz")
+    audit(GERMAN_STATES[4])
+    submit_form(page, **{"tf-code": wrong_code(secret)})
+    expect(page.locator("#tf-code-messages").get_by_role("alert")).to_be_visible()
+    audit(GERMAN_STATES[5])
+    time.sleep(1.1)  # the throttle's wait after one wrong code
+    submit_form(page, **{"tf-code": next_code(secret)})
+    expect(page).to_have_url(server("/"))
+    page.goto(server("/2fa/settings"))
+    expect(page.locator("#tf-status")).to_contain_text("Sicherungscodes")
+    audit(GERMAN_STATES[6])
+    page.goto(server("/no-such-page"))
+    expect(page.get_by_role("heading", name="Seite nicht gefunden")).to_be_visible()
+    audit(GERMAN_STATES[7])
+    audit.check(*GERMAN_STATES)
+
+
 # -- what axe cannot see: where focus goes, and what Tab reaches ------------------------------
 
 
@@ -416,5 +488,5 @@ def test_every_control_is_reachable_by_tab(any_page: Page, server: LiveServer) -
     log_in(page, server, "kai")
     expect(page).to_have_url(server("/2fa/challenge"))
     assert_tab_reaches_every_control(page)
-    page.get_by_role("link", name="Use a backup code instead").click()
+    page.get_by_role("link", name="Lost your phone? Use a backup code").click()
     assert_tab_reaches_every_control(page)

@@ -38,7 +38,7 @@ def test_every_page_fits_a_phone_and_labels_its_fields(
     log_in(page, server, "ivy")
     expect(page).to_have_url(server("/2fa/challenge"))
     _check_page(page)
-    page.get_by_role("link", name="Use a backup code instead").click()
+    page.get_by_role("link", name="Lost your phone? Use a backup code").click()
     _check_page(page)
     context.close()
 

@@ -39,11 +39,11 @@ def test_reauthentication_interrupts_setup_and_resumes_it(
     expect(any_page.locator("img.tf-qr")).to_have_count(0)
     any_page.get_by_label("Your password").fill("not the password")
     any_page.get_by_role("button", name="Continue").click()
-    expect(any_page.locator("#tf-reauth-messages")).to_have_text("That password is not correct.")
+    expect(any_page.locator("#tf-reauth-messages")).to_have_text("That password isn't right. Check it and try again.")
     any_page.get_by_label("Your password").fill(PASSWORD)
     any_page.get_by_role("button", name="Continue").click()
     # Setup resumes where it was stopped: the new key is shown at once.
     expect(any_page.locator("img.tf-qr")).to_be_visible()
-    secret = "".join(any_page.locator("#tf-secret").inner_text().split())
+    secret = "".join((any_page.locator("#tf-secret").text_content() or "").split())  # folded under the QR code
     submit_setup_code(any_page, pyotp.TOTP(secret).at(clock()))
     expect(any_page.locator("#tf-codes")).to_be_visible()

@@ -1,5 +1,6 @@
-// Copy and print buttons, a countdown while throttled, and a reminder before leaving unsaved backup codes.
-// Everything else works without JavaScript; nothing here sets inline styles (CSP).
+// Copy and print buttons, a countdown while throttled, a reminder before leaving unsaved backup codes, times in
+// the reader's time zone and a clear word for a code field typed wrong. Everything else works without JavaScript;
+// nothing here sets inline styles (CSP), and every word shown comes from the page, in its language.
 (function () {
   "use strict";
 
@@ -7,11 +8,12 @@
     root.querySelectorAll(".tf-js-only[hidden]").forEach(function (el) { el.hidden = false; });
   }
 
-  function announce(button, text) {
-    var original = button.dataset.label || button.textContent;
-    button.dataset.label = original;
-    button.textContent = text;
-    setTimeout(function () { button.textContent = original; }, 2000);
+  // A copy button holds its three labels stacked (two_factor.css), so saying "Copied" never changes its width.
+  function announce(button, state) {
+    clearTimeout(button.tfTimer);
+    button.classList.remove("tf-copy-ok", "tf-copy-error");
+    button.classList.add(state);
+    button.tfTimer = setTimeout(function () { button.classList.remove(state); }, 2000);
   }
 
   function textOf(source) {
@@ -26,31 +28,27 @@
     if (!button) { return; }
     if (button.hasAttribute("data-print")) { window.print(); return; }
     var source = document.querySelector(button.getAttribute("data-copy"));
-    if (!source || !navigator.clipboard) { announce(button, "Copy not available"); return; }
+    if (!source || !navigator.clipboard) { announce(button, "tf-copy-error"); return; }
     navigator.clipboard.writeText(textOf(source)).then(
-      function () { announce(button, "Copied"); },
-      function () { announce(button, "Copy failed"); }
+      function () { announce(button, "tf-copy-ok"); },
+      function () { announce(button, "tf-copy-error"); }
     );
   });
 
   // htmx swaps 2xx and 4xx answers; a 5xx or a lost connection would otherwise change nothing on screen.
-  function showFailure(elt, text) {
+  function showFailure(elt, key) {
     var panel = elt && elt.closest ? elt.closest(".tf-panel") : null;
     var region = panel ? panel.querySelector(".tf-messages") : null;
-    if (!region) { return; }
+    if (!region || !region.dataset[key]) { return; }
     var message = document.createElement("p");
     message.className = "tf-error";
     message.setAttribute("role", "alert");
-    message.textContent = text;
+    message.textContent = region.dataset[key];
     region.replaceChildren(message);
   }
 
-  document.addEventListener("htmx:responseError", function (event) {
-    showFailure(event.detail.elt, "Something went wrong on our side, and nothing was changed. Try again in a minute.");
-  });
-  document.addEventListener("htmx:sendError", function (event) {
-    showFailure(event.detail.elt, "The server could not be reached. Check your connection and try again.");
-  });
+  document.addEventListener("htmx:responseError", function (event) { showFailure(event.detail.elt, "textServerError"); });
+  document.addEventListener("htmx:sendError", function (event) { showFailure(event.detail.elt, "textOffline"); });
 
   // The codes are shown once: ask before the page is left without confirming they were saved.
   window.addEventListener("beforeunload", function (event) {
@@ -59,8 +57,9 @@
   });
 
   // A throttled answer says how long to wait: count it down and keep the form's button off until then.
-  function waitText(seconds) {
-    return "Too many attempts. Wait " + seconds + (seconds === 1 ? " second" : " seconds") + ", then try again.";
+  function waitText(region, seconds) {
+    var form = region && region.dataset[seconds === 1 ? "textWaitOne" : "textWaitOther"];
+    return form ? form.replace("{n}", String(seconds)) : null;
   }
 
   function countDown(root) {
@@ -78,16 +77,45 @@
         if (!message.isConnected) { clearInterval(timer); return; }
         if (region) { region.setAttribute("aria-live", "off"); }
         message.removeAttribute("role");
-        if (left > 0) { message.textContent = waitText(left); return; }
+        var text = left > 0 ? waitText(region, left) : null;
+        if (left > 0) { if (text) { message.textContent = text; } return; }
         clearInterval(timer);
         if (region) { region.setAttribute("aria-live", "polite"); }
-        message.textContent = "You can try again now.";
+        if (region && region.dataset.textReady) { message.textContent = region.dataset.textReady; }
         if (button) { button.disabled = false; }
       }, 1000);
     });
   }
 
-  function ready(root) { reveal(root); countDown(root); }
+  // Times are written in UTC by the server; say them in the reader's zone, the UTC one kept in the tooltip.
+  function localTimes(root) {
+    var format;
+    try {
+      format = new Intl.DateTimeFormat(document.documentElement.lang || undefined, { dateStyle: "medium", timeStyle: "short" });
+    } catch (error) { return; }
+    root.querySelectorAll("time[data-tf-local]").forEach(function (time) {
+      var moment = new Date(time.getAttribute("datetime"));
+      if (isNaN(moment.getTime())) { return; }
+      time.title = time.textContent;
+      time.textContent = format.format(moment);
+      time.removeAttribute("data-tf-local");
+    });
+  }
+
+  // A code field with a pattern: the browser's "match the requested format" becomes the page's own words.
+  function patternMessage(input) {
+    input.setCustomValidity("");
+    if (input.validity.patternMismatch) { input.setCustomValidity(input.dataset.patternMessage); }
+  }
+
+  document.addEventListener("invalid", function (event) {
+    if (event.target.matches && event.target.matches("input[data-pattern-message]")) { patternMessage(event.target); }
+  }, true);
+  document.addEventListener("input", function (event) {
+    if (event.target.matches && event.target.matches("input[data-pattern-message]")) { patternMessage(event.target); }
+  });
+
+  function ready(root) { reveal(root); countDown(root); localTimes(root); }
 
   document.addEventListener("DOMContentLoaded", function () { ready(document); });
   document.addEventListener("htmx:afterSettle", function (event) { ready(event.target); });
