@@ -68,21 +68,6 @@ def _no_account_named() -> bool:
     return not _submitted_name()
 
 
-def _signing_in_as() -> str | None:
-    """Return the name of the account whose sign-in waits for its second factor, if any."""
-    # The product keeps the password-checked login under this session key until the code is given.
-    pending = session.get("_two_factor_pending")
-    user_id = pending.get("user_id") if isinstance(pending, dict) else None
-    user = db.session.get(User, user_id) if isinstance(user_id, str) else None
-    return user.username if user else None
-
-
-@blueprint.app_context_processor
-def _header_helpers() -> dict[str, object]:
-    # A function, so only the challenge's header pays for the lookup.
-    return {"signing_in_as": _signing_in_as}
-
-
 def _form_error(template: str, message: str, status: int) -> Response:
     if wants_json():
         return json_response({"error": message}, status)
