@@ -398,7 +398,7 @@ def test_german_pages_pass_axe(german_page: Page, server: LiveServer, guard: Err
     page.goto(server("/login"))
     submit_form(page, username="moritz", password=PASSWORD)
     expect(page).to_have_url(server("/2fa/challenge"))
-    expect(page.locator("header.site")).to_contain_text("moritz")
+    expect(page.locator("#tf-challenge .tf-account")).to_contain_text("moritz")
     audit(GERMAN_STATES[4])
     submit_form(page, **{"tf-code": wrong_code(secret)})
     expect(page.locator("#tf-code-messages").get_by_role("alert")).to_be_visible()
