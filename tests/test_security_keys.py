@@ -9,15 +9,17 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask, session
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from webauthn.helpers import bytes_to_base64url
 
 from app.extensions import db
+from app.models import User
 from app.two_factor.factors import challenges, credential_store
 from app.two_factor.factors import security_key as sk
 from app.two_factor.factors.security_key import KeyOutcome
 from tests import webauthn_authenticator as authenticator
-from tests.support import FrozenClock
+from tests.support import PASSWORD, Api, FrozenClock, totp_now
 
 pytestmark = pytest.mark.both_backends
 
@@ -443,3 +445,37 @@ def test_a_counter_moves_forward_or_stays_zero(stored: int, reported: int, forwa
 )
 def test_a_key_name_is_tidied_or_refused(raw: object, name: str | None) -> None:
     assert credential_store.clean_name(raw) == name
+
+
+# -- keys end with the user's 2FA ------------------------------------------------------------------
+
+
+@in_a_browser
+def test_forgetting_a_user_removes_their_keys(app: Flask) -> None:
+    register()
+    register(user_id="u2")
+    app.extensions["two_factor"].service().forget("u1")
+    db.session.commit()
+    assert (keys_of("u1"), len(keys_of("u2"))) == ([], 1)
+
+
+def test_turning_two_factor_off_or_an_admin_reset_removes_the_keys(
+    app: Flask, enabled: Api, clock: FrozenClock
+) -> None:
+    with app.app_context():
+        user_id = db.session.scalars(select(User.id)).one()  # the only account, made by the enabled fixture
+
+    def register_and_count(name: str) -> int:
+        with app.test_request_context(base_url=ORIGIN):
+            register(user_id=user_id, name=name)
+            return len(keys_of(user_id))
+
+    assert register_and_count("First key") == 1
+    response = enabled.post("/2fa/disable", {"password": PASSWORD, "code": totp_now(enabled.secret, clock)})
+    assert response.status_code == 200
+    clock.advance(31)
+    enabled.enable(clock)
+    assert register_and_count("Second key") == 1  # the first went with 2FA
+    with app.app_context():
+        assert app.extensions["two_factor"].service().admin_reset(user_id, clock.now)
+        assert keys_of(user_id) == []

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from . import signals, throttle
 from .crypto import KeyRing
+from .factors import credential_store
 from .factors.authenticator_app import AuthenticatorApp
 from .factors.backup_codes import BackupCodes
 from .factors.base import Factor, PassesAtOnce, SecretState
@@ -165,6 +166,8 @@ class Core:
         """Stage the deletion of every factor's rows of the user."""
         for factor in self.factors.values():
             factor.forget(user_id)
+        # Security keys are not judged here yet, but turning 2FA off, a reset or a deleted account ends them too.
+        credential_store.forget(self.session, user_id)
 
     def _record(
         self,

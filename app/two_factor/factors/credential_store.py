@@ -176,6 +176,11 @@ def remove(session: Session, user_id: str, key_id: str) -> bool:
     return session.execute(statement).rowcount == 1
 
 
+def forget(session: Session, user_id: str) -> None:
+    """Stage the removal of every key of the user (2FA turned off or reset, the account deleted)."""
+    session.execute(delete(CREDENTIALS).where(CREDENTIALS.c.user_id == user_id))
+
+
 def record_use(session: Session, key: StoredKey, sign_count: int, now: datetime, issued_at: datetime) -> bool:
     """Stage the counter and time of a verified assertion; False if the counter did not move forward or the
     key was used since the challenge was issued at ``issued_at``.
