@@ -72,13 +72,13 @@ from app.extensions import db, limiter  # noqa: E402
 from app.models import User  # noqa: E402
 from app.two_factor import codes, totp  # noqa: E402
 from app.two_factor.crypto import KeyRing  # noqa: E402
-from app.two_factor.extension import PENDING_KEY  # noqa: E402
 from app.two_factor.models import TwoFactorBackupCode, TwoFactorSecret, TwoFactorSession  # noqa: E402
 from app.two_factor.outcomes import (  # noqa: E402
     Outcome,
     Result,
     parse_code,
 )
+from app.two_factor.pending import PENDING_KEY  # noqa: E402
 from app.two_factor.service import TwoFactorService  # noqa: E402
 from bench import session_app  # noqa: E402
 from bench.host_app import add_bare_select  # noqa: E402
